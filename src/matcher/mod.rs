@@ -1,0 +1,839 @@
+//! The question matcher: a resident's message → answer one entry, suggest a few, or none.
+//!
+//! Each entry contributes *phrasings* (its title, alternate questions, keywords, and the
+//! sentences of its official text). A message is normalised to tokens (see [`normalize`]), the
+//! phrasings sharing features with it are found through an inverted index (never a scan of the
+//! whole base), and each is scored by two weighted coverages:
+//! how much of the message the phrasing explains (query coverage) and how much of the phrasing
+//! the message asks about (phrasing coverage). Unknown words weigh the most, so a question about
+//! something the base does not cover ("老旧小区的物业费") stays unanswered even when it shares
+//! words with an entry. Paired topics (what is X vs how far is X) are settled by intent cues.
+
+pub mod normalize;
+
+use std::collections::hash_map::Entry as MapEntry;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::Lang;
+use crate::knowledge::{EntryKind, Knowledge, Lexicon};
+use normalize::{RawToken, Role, Stemmer, Token, TokenKind, bigram, sound_bigram, tokenize};
+
+/// Score at or above which the best entry may be answered outright.
+const ANSWER_MIN: f32 = 0.70;
+/// How far the answered entry must lead the next unrelated one.
+const ANSWER_MARGIN: f32 = 0.08;
+/// Score at or above which an entry is worth offering as "did you mean".
+const SUGGEST_MIN: f32 = 0.40;
+/// Within this distance, a policy/task pair is told apart by intent as well as by score.
+const PAIR_WINDOW: f32 = 0.25;
+/// How much a clear intent cue adds to the side of a policy/task pair it favours.
+const INTENT_BONUS: f32 = 0.12;
+/// Credits for how a token is matched.
+const CREDIT_BIGRAM: f32 = 1.0;
+const CREDIT_SOUND: f32 = 0.85;
+const CREDIT_FUZZY_WORD: f32 = 0.85;
+const CREDIT_LONE_HAN: f32 = 0.45;
+/// Sentences of an official text explain a question less surely than an authored phrasing.
+const BODY_FACTOR: f32 = 0.85;
+/// A body sentence must explain at least this much weight to count fully.
+const BODY_MIN_WEIGHT: f32 = 6.0;
+/// A message must carry at least this much topical weight to be answered at all.
+const QUERY_MIN_WEIGHT: f32 = 2.0;
+/// How much more a Latin word weighs than one Chinese character.
+const WORD_WEIGHT: f32 = 1.6;
+/// Postings longer than this are too common to help find candidates (they still score).
+const MAX_POSTINGS: usize = 4096;
+/// Phrasings scored in full per message.
+const TOP_PHRASINGS: usize = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Answer,
+    Suggest,
+    None,
+}
+
+/// What the message asks, beyond its topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intent {
+    /// What is it, why, how does it work.
+    Definition,
+    /// Target, how far along.
+    Progress,
+    /// Asks for a number, with no stronger cue.
+    Quantity,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub id: String,
+    pub score: f32,
+}
+
+/// The matcher's verdict on one message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub kind: Kind,
+    /// The answered entry, when `kind` is `Answer`.
+    pub id: Option<String>,
+    pub lang: Lang,
+    pub intent: Intent,
+    /// Best entries first: the suggestions when `kind` is `Suggest`.
+    pub candidates: Vec<Candidate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Authored,
+    Body,
+}
+
+struct Phrasing {
+    entry: u32,
+    field: Field,
+    tokens: Vec<(Token, f32)>,
+    total: f32,
+}
+
+struct EntryMeta {
+    id: String,
+    kind: EntryKind,
+    related: Option<u32>,
+}
+
+/// A phrase rewritten or tagged wherever it occurs: synonyms, fillers, intent cues.
+struct PhraseTable {
+    by_first: FxHashMap<u64, Vec<(Vec<u64>, Action)>>,
+}
+
+#[derive(Clone)]
+enum Action {
+    Replace(Vec<Token>),
+    Mark(Role),
+}
+
+/// Words of the knowledge base by their one-letter deletions, to correct English misspellings
+/// without comparing against every word.
+#[derive(Default)]
+struct Spelling {
+    /// Every Latin word of the base and its word lists, as typed: never "corrected".
+    known: rustc_hash::FxHashSet<String>,
+    /// Candidates for correction (four letters or more) with their token keys.
+    words: Vec<(String, u64)>,
+    deletes: FxHashMap<String, Vec<u32>>,
+}
+
+pub struct Matcher {
+    entries: Vec<EntryMeta>,
+    phrasings: Vec<Phrasing>,
+    postings: FxHashMap<u64, Vec<u32>>,
+    idf: FxHashMap<u64, f32>,
+    idf_unknown: f32,
+    synonyms: PhraseTable,
+    roles: PhraseTable,
+    spelling: Spelling,
+    stemmer: Stemmer,
+}
+
+/// A message's tokens with their weights, ready to score.
+struct Query {
+    content: Vec<(Token, f32, f32)>,
+    total: f32,
+    intent: Intent,
+    lang: Lang,
+    features: Vec<u64>,
+}
+
+impl Matcher {
+    pub fn new(knowledge: &Knowledge) -> Matcher {
+        let stemmer = Stemmer::default();
+        let synonyms = PhraseTable::synonyms(&knowledge.lexicon, &stemmer);
+        let roles = PhraseTable::roles(&knowledge.lexicon, &stemmer);
+        let index_of: FxHashMap<&str, u32> = knowledge
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.as_str(), i as u32))
+            .collect();
+        let entries: Vec<EntryMeta> = knowledge
+            .entries
+            .iter()
+            .map(|e| EntryMeta {
+                id: e.id.clone(),
+                kind: e.kind,
+                related: e
+                    .related
+                    .as_deref()
+                    .and_then(|r| index_of.get(r).copied()),
+            })
+            .collect();
+
+        let mut m = Matcher {
+            entries,
+            phrasings: Vec::new(),
+            postings: FxHashMap::default(),
+            idf: FxHashMap::default(),
+            idf_unknown: 0.0,
+            synonyms,
+            roles,
+            spelling: Spelling::default(),
+            stemmer,
+        };
+
+        // Phrasings, unweighted first: weights need document frequencies over all of them.
+        let mut raw: Vec<(u32, Field, Vec<Token>)> = Vec::new();
+        for (i, e) in knowledge.entries.iter().enumerate() {
+            let i = i as u32;
+            let authored = std::iter::once(&e.title.zh)
+                .chain(std::iter::once(&e.title.en))
+                .chain(&e.questions_zh)
+                .chain(&e.questions_en)
+                .chain(&e.keywords_zh)
+                .chain(&e.keywords_en);
+            for text in authored {
+                raw.push((i, Field::Authored, m.content_tokens(text)));
+            }
+            for text in [&e.answer.zh, &e.answer.en] {
+                for sentence in sentences(text) {
+                    raw.push((i, Field::Body, m.content_tokens(sentence)));
+                }
+            }
+            if let Some(task) = e.task.and_then(|n| knowledge.task(n)) {
+                for name in task
+                    .metrics
+                    .iter()
+                    .map(|x| &x.name)
+                    .chain(task.milestones.iter().map(|x| &x.name))
+                {
+                    raw.push((i, Field::Body, m.content_tokens(&name.zh)));
+                    raw.push((i, Field::Body, m.content_tokens(&name.en)));
+                }
+            }
+        }
+        raw.retain(|(_, _, t)| !t.is_empty());
+
+        // Document frequency per entry, not per phrasing: a word repeated across one entry's
+        // phrasings is still that entry's word.
+        let n = m.entries.len().max(1) as f32;
+        let mut df: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
+        for (entry, _, tokens) in &raw {
+            for t in tokens {
+                let slot = df.entry(t.key).or_insert((0, u32::MAX));
+                if slot.1 != *entry {
+                    slot.0 += 1;
+                    slot.1 = *entry;
+                }
+            }
+        }
+        m.idf = df
+            .into_iter()
+            .map(|(k, (d, _))| (k, ((n + 1.0) / (d as f32 + 0.5)).ln().max(0.05)))
+            .collect();
+        m.idf_unknown = ((n + 1.0) / 0.5).ln();
+
+        for (entry, field, tokens) in raw {
+            let weighted: Vec<(Token, f32)> = tokens.iter().map(|t| (*t, m.weight(t))).collect();
+            let total = weighted.iter().map(|(_, w)| w).sum();
+            let id = m.phrasings.len() as u32;
+            let mut feats = features(&tokens);
+            feats.sort_unstable();
+            feats.dedup();
+            for f in feats {
+                m.postings.entry(f).or_default().push(id);
+            }
+            m.phrasings.push(Phrasing {
+                entry,
+                field,
+                tokens: weighted,
+                total,
+            });
+        }
+
+        // Spelling correction vocabulary: every Latin word the base and its word lists use.
+        let lex = &knowledge.lexicon;
+        let mut texts: Vec<&String> = Vec::new();
+        for e in &knowledge.entries {
+            texts.extend([&e.title.en, &e.answer.en]);
+            texts.extend(e.questions_en.iter().chain(&e.keywords_en));
+            texts.extend(e.questions_zh.iter().chain(&e.keywords_zh));
+        }
+        for t in &knowledge.tasks {
+            for m in &t.metrics {
+                texts.extend(std::iter::once(&m.name.en).chain(&m.keywords));
+            }
+            for m in &t.milestones {
+                texts.extend(std::iter::once(&m.name.en).chain(&m.keywords));
+            }
+        }
+        texts.extend(lex.synonyms.iter().flat_map(|g| &g.terms));
+        texts.extend(lex.fillers_en.iter().chain(&lex.intent_definition));
+        texts.extend(lex.intent_progress.iter().chain(&lex.intent_quantity));
+        for text in texts {
+            for rt in tokenize(text, &m.stemmer) {
+                if let Some(w) = rt.word {
+                    m.spelling.add(w, rt.token.key);
+                }
+            }
+        }
+        m
+    }
+
+    /// Decides how to reply to `message`.
+    pub fn decide(&self, message: &str) -> Decision {
+        let q = self.query(message);
+        let mut scores = self.score(&q);
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+        let candidates = |scores: &[(u32, f32)], n: usize| -> Vec<Candidate> {
+            scores
+                .iter()
+                .take(n)
+                .map(|&(e, s)| Candidate {
+                    id: self.entries[e as usize].id.clone(),
+                    score: (s * 1000.0).round() / 1000.0,
+                })
+                .collect()
+        };
+
+        let Some(&(mut best, mut best_score)) = scores.first() else {
+            return Decision {
+                kind: Kind::None,
+                id: None,
+                lang: q.lang,
+                intent: q.intent,
+                candidates: Vec::new(),
+            };
+        };
+
+        // A policy/task pair close in score: the question's intent tips the balance, and the
+        // other side of the pair then no longer counts against the answer's margin.
+        let mut pair_settled = false;
+        if let Some(&(second, second_score)) = scores.get(1)
+            && self.entries[best as usize].related == Some(second)
+            && best_score - second_score < PAIR_WINDOW
+        {
+            // With no cue either way, a bare topic most likely asks what it is; the policy
+            // answer points on to the task's live status.
+            let (favoured, bonus) = match q.intent {
+                Intent::Progress => (EntryKind::Task, INTENT_BONUS),
+                Intent::Definition => (EntryKind::Policy, INTENT_BONUS),
+                Intent::Quantity => (EntryKind::Task, INTENT_BONUS / 2.0),
+                Intent::Unknown => (EntryKind::Policy, INTENT_BONUS / 4.0),
+            };
+            let tipped = |e: u32, s: f32| {
+                if self.entries[e as usize].kind == favoured {
+                    s + bonus
+                } else {
+                    s
+                }
+            };
+            if tipped(second, second_score) > tipped(best, best_score) {
+                scores.swap(0, 1);
+                best = second;
+                best_score = second_score;
+            }
+            pair_settled = true;
+        }
+        let related = self.entries[best as usize].related;
+        let runner_up = scores
+            .iter()
+            .skip(1)
+            .find(|(e, _)| !(pair_settled && related == Some(*e)))
+            .map_or(0.0, |s| s.1);
+        let clear = best_score - runner_up >= ANSWER_MARGIN - f32::EPSILON;
+
+        if best_score >= ANSWER_MIN && clear && q.total >= QUERY_MIN_WEIGHT {
+            Decision {
+                kind: Kind::Answer,
+                id: Some(self.entries[best as usize].id.clone()),
+                lang: q.lang,
+                intent: q.intent,
+                candidates: candidates(&scores, 3),
+            }
+        } else if best_score >= SUGGEST_MIN && q.total >= QUERY_MIN_WEIGHT {
+            let keep: Vec<(u32, f32)> = scores
+                .iter()
+                .copied()
+                .take(3)
+                .filter(|&(_, s)| s >= SUGGEST_MIN.min(best_score * 0.75))
+                .collect();
+            Decision {
+                kind: Kind::Suggest,
+                id: None,
+                lang: q.lang,
+                intent: q.intent,
+                candidates: candidates(&keep, 3),
+            }
+        } else {
+            Decision {
+                kind: Kind::None,
+                id: None,
+                lang: q.lang,
+                intent: q.intent,
+                candidates: candidates(&scores, 3),
+            }
+        }
+    }
+
+    /// Tokens of a text after synonyms and roles, keeping only what carries its topic.
+    fn content_tokens(&self, text: &str) -> Vec<Token> {
+        self.analyse(text)
+            .into_iter()
+            .filter(|t| t.token.role == Role::Content)
+            .map(|t| t.token)
+            .collect()
+    }
+
+    fn analyse(&self, text: &str) -> Vec<RawToken> {
+        let raw = tokenize(text, &self.stemmer);
+        let raw = self.synonyms.apply(raw);
+        self.roles.apply(raw)
+    }
+
+    /// Like [`Matcher::analyse`], correcting misspelt English words first, so that synonyms
+    /// and cues still apply to them ("shared parkng" is "shared parking").
+    fn analyse_query(&self, text: &str) -> Vec<RawToken> {
+        let mut raw = tokenize(text, &self.stemmer);
+        for rt in &mut raw {
+            if let Some(word) = &rt.word
+                && let Some(key) = self.spelling.correct(word)
+            {
+                rt.token.key = key;
+                rt.token.sound = key;
+                rt.token.fuzzy = true;
+            }
+        }
+        let raw = self.synonyms.apply(raw);
+        self.roles.apply(raw)
+    }
+
+    fn weight(&self, t: &Token) -> f32 {
+        let idf = self.idf.get(&t.key).copied().unwrap_or(self.idf_unknown);
+        match t.kind {
+            TokenKind::Word => idf * WORD_WEIGHT,
+            _ => idf,
+        }
+    }
+
+    fn query(&self, message: &str) -> Query {
+        let analysed = self.analyse_query(message);
+        let (mut han, mut words) = (0usize, 0usize);
+        let mut definition = false;
+        let mut progress = false;
+        let mut quantity = false;
+        for t in &analysed {
+            match t.token.kind {
+                TokenKind::Han => han += 1,
+                TokenKind::Word => words += 1,
+                TokenKind::Number => {}
+            }
+            match t.token.role {
+                Role::Definition => definition = true,
+                Role::Progress => progress = true,
+                Role::Quantity => quantity = true,
+                _ => {}
+            }
+        }
+        // Chinese unless the message is mostly English words.
+        let lang = if words > 0 && han < words * 2 {
+            Lang::En
+        } else {
+            Lang::Zh
+        };
+        // "What is the target of X" asks for the target: progress cues outrank definition
+        // cues, which outrank a bare "how many".
+        let intent = if progress {
+            Intent::Progress
+        } else if definition {
+            Intent::Definition
+        } else if quantity {
+            Intent::Quantity
+        } else {
+            Intent::Unknown
+        };
+
+        let mut content = Vec::new();
+        for rt in analysed {
+            if rt.token.role != Role::Content {
+                continue;
+            }
+            let token = rt.token;
+            let cap = if token.fuzzy { CREDIT_FUZZY_WORD } else { 1.0 };
+            content.push((token, self.weight(&token), cap));
+        }
+        let tokens: Vec<Token> = content.iter().map(|c| c.0).collect();
+        let mut features = features(&tokens);
+        features.sort_unstable();
+        features.dedup();
+        Query {
+            total: content.iter().map(|c| c.1).sum(),
+            content,
+            intent,
+            lang,
+            features,
+        }
+    }
+
+    /// Best score per entry, over the phrasings that share anything with the query.
+    ///
+    /// Query coverage is taken per entry, over all its phrasings together (a question naming a
+    /// river and one of its figures is explained by the entry's keyword and a sentence of its
+    /// text jointly); phrasing coverage comes from the entry's best authored phrasing.
+    fn score(&self, q: &Query) -> Vec<(u32, f32)> {
+        let n = q.content.len();
+        if n == 0 || q.total <= 0.0 {
+            return Vec::new();
+        }
+        // Per phrasing: matched query weight, with the best credit of the token being visited
+        // (so a token matched by bigram is not counted again as a lone character).
+        let mut acc: FxHashMap<u32, (f32, usize, f32)> = FxHashMap::default();
+        // Per entry: the best credit of every query token over all the entry's phrasings.
+        let mut cover: FxHashMap<u32, Vec<f32>> = FxHashMap::default();
+        let mut visit = |postings: Option<&Vec<u32>>, i: usize, w: f32, credit: f32| {
+            let Some(list) = postings else { return };
+            if list.len() > MAX_POSTINGS {
+                return;
+            }
+            for &p in list {
+                match acc.entry(p) {
+                    MapEntry::Occupied(mut o) => {
+                        let (sum, last, best) = o.get_mut();
+                        if *last == i {
+                            if credit > *best {
+                                *sum += w * (credit - *best);
+                                *best = credit;
+                            }
+                        } else {
+                            *sum += w * credit;
+                            *last = i;
+                            *best = credit;
+                        }
+                    }
+                    MapEntry::Vacant(v) => {
+                        v.insert((w * credit, i, credit));
+                    }
+                }
+                let ph = &self.phrasings[p as usize];
+                let c = if ph.field == Field::Body {
+                    credit * BODY_FACTOR
+                } else {
+                    credit
+                };
+                let slots = cover.entry(ph.entry).or_insert_with(|| vec![0.0; n]);
+                slots[i] = slots[i].max(c);
+            }
+        };
+        let c = &q.content;
+        for (i, &(t, w, cap)) in c.iter().enumerate() {
+            match t.kind {
+                TokenKind::Han => {
+                    let neighbours = [i.checked_sub(1), (i + 1 < n).then_some(i + 1)];
+                    for j in neighbours.into_iter().flatten() {
+                        let o = c[j].0;
+                        if o.kind != TokenKind::Han {
+                            continue;
+                        }
+                        let (a, b) = if j < i { (o, t) } else { (t, o) };
+                        visit(self.postings.get(&bigram(a.key, b.key)), i, w, CREDIT_BIGRAM);
+                        visit(
+                            self.postings.get(&sound_bigram(a.sound, b.sound)),
+                            i,
+                            w,
+                            CREDIT_SOUND,
+                        );
+                    }
+                    visit(self.postings.get(&t.key), i, w, CREDIT_LONE_HAN);
+                }
+                _ => visit(self.postings.get(&t.key), i, w, cap),
+            }
+        }
+
+        let mut ranked: Vec<(u32, f32)> = acc.into_iter().map(|(p, (s, _, _))| (p, s)).collect();
+        ranked.sort_by(|a, b| {
+            b.1.total_cmp(&a.1).then_with(|| {
+                let (pa, pb) = (&self.phrasings[a.0 as usize], &self.phrasings[b.0 as usize]);
+                pa.total.total_cmp(&pb.total).then(a.0.cmp(&b.0))
+            })
+        });
+        ranked.truncate(TOP_PHRASINGS);
+
+        let entry_qc = |e: u32| -> (f32, f32) {
+            cover.get(&e).map_or((0.0, 0.0), |slots| {
+                let matched: f32 = slots.iter().zip(c).map(|(s, t)| s * t.1).sum();
+                ((matched / q.total).min(1.0), matched)
+            })
+        };
+        let mut best: FxHashMap<u32, f32> = FxHashMap::default();
+        for (p, phrasing_matched) in ranked {
+            let ph = &self.phrasings[p as usize];
+            let (qc, matched) = entry_qc(ph.entry);
+            let s = match ph.field {
+                // The entry's joint coverage counts most; a single phrasing explaining the whole
+                // question (a task's exact title) breaks ties between neighbouring entries.
+                Field::Authored => {
+                    let own = (phrasing_matched / q.total).min(1.0);
+                    combine(0.75 * qc + 0.25 * own, self.phrasing_coverage(ph, q))
+                }
+                Field::Body => qc * (matched / BODY_MIN_WEIGHT).min(1.0) * BODY_FACTOR,
+            };
+            let slot = best.entry(ph.entry).or_insert(0.0);
+            *slot = slot.max(s);
+        }
+        best.into_iter().collect()
+    }
+
+    /// How much of the phrasing's weight the query asks about.
+    fn phrasing_coverage(&self, ph: &Phrasing, q: &Query) -> f32 {
+        if ph.total <= 0.0 {
+            return 0.0;
+        }
+        let has = |k: u64| q.features.binary_search(&k).is_ok();
+        let t = &ph.tokens;
+        let mut matched = 0.0;
+        for (j, &(tok, w)) in t.iter().enumerate() {
+            let credit = if tok.kind == TokenKind::Han {
+                let mut c: f32 = 0.0;
+                for k in [j.checked_sub(1), (j + 1 < t.len()).then_some(j + 1)]
+                    .into_iter()
+                    .flatten()
+                {
+                    let o = t[k].0;
+                    if o.kind != TokenKind::Han {
+                        continue;
+                    }
+                    let (a, b) = if k < j { (o, tok) } else { (tok, o) };
+                    if has(bigram(a.key, b.key)) {
+                        c = c.max(CREDIT_BIGRAM);
+                    } else if has(sound_bigram(a.sound, b.sound)) {
+                        c = c.max(CREDIT_SOUND);
+                    }
+                }
+                if c == 0.0 && has(tok.key) {
+                    c = CREDIT_LONE_HAN;
+                }
+                c
+            } else if has(tok.key) {
+                1.0
+            } else {
+                0.0
+            };
+            matched += w * credit;
+        }
+        matched / ph.total
+    }
+
+    /// Number of phrasings indexed (for diagnostics and benchmarks).
+    pub fn phrasing_count(&self) -> usize {
+        self.phrasings.len()
+    }
+}
+
+/// Query coverage matters more than phrasing coverage: a message fully explained by a short
+/// keyword is a good match; a phrasing merely containing one word of the message is not.
+fn combine(qc: f32, pc: f32) -> f32 {
+    if qc <= 0.0 || pc <= 0.0 {
+        return 0.0;
+    }
+    const ALPHA: f32 = 0.65;
+    1.0 / (ALPHA / qc + (1.0 - ALPHA) / pc)
+}
+
+/// Index features of a token sequence: every token's key, and for adjacent Chinese characters
+/// their bigram by character and by sound.
+fn features(tokens: &[Token]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(tokens.len() * 3);
+    for (i, t) in tokens.iter().enumerate() {
+        out.push(t.key);
+        if let Some(n) = tokens.get(i + 1)
+            && t.kind == TokenKind::Han
+            && n.kind == TokenKind::Han
+        {
+            out.push(bigram(t.key, n.key));
+            out.push(sound_bigram(t.sound, n.sound));
+        }
+    }
+    out
+}
+
+/// Sentences (and for long ones, clauses) of an official text.
+fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['。', '！', '？', '；', '\n', '!', '?', ';'])
+        .flat_map(|s| {
+            if s.chars().count() > 60 {
+                s.split(['，', ',', '：', ':']).collect::<Vec<_>>()
+            } else {
+                vec![s]
+            }
+        })
+        .flat_map(|s| s.split(". "))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+impl PhraseTable {
+    fn new() -> Self {
+        PhraseTable {
+            by_first: FxHashMap::default(),
+        }
+    }
+
+    fn insert(&mut self, pattern: Vec<u64>, action: Action) {
+        let Some(&first) = pattern.first() else {
+            return;
+        };
+        let list = self.by_first.entry(first).or_default();
+        if list.iter().any(|(p, _)| *p == pattern) {
+            return;
+        }
+        list.push((pattern, action));
+        list.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    }
+
+    fn synonyms(lex: &Lexicon, stemmer: &Stemmer) -> Self {
+        let mut table = PhraseTable::new();
+        for group in &lex.synonyms {
+            let Some(canonical) = group.terms.first() else {
+                continue;
+            };
+            let replacement: Vec<Token> = tokenize(canonical, stemmer)
+                .into_iter()
+                .map(|t| t.token)
+                .collect();
+            for term in &group.terms[1..] {
+                let pattern: Vec<u64> = tokenize(term, stemmer)
+                    .into_iter()
+                    .map(|t| t.token.key)
+                    .collect();
+                if pattern.is_empty() || pattern == replacement.iter().map(|t| t.key).collect::<Vec<_>>() {
+                    continue;
+                }
+                table.insert(pattern, Action::Replace(replacement.clone()));
+            }
+        }
+        table
+    }
+
+    fn roles(lex: &Lexicon, stemmer: &Stemmer) -> Self {
+        let mut table = PhraseTable::new();
+        let lists = [
+            (&lex.intent_definition, Role::Definition),
+            (&lex.intent_progress, Role::Progress),
+            (&lex.intent_quantity, Role::Quantity),
+            (&lex.fillers_zh, Role::Filler),
+            (&lex.fillers_en, Role::Filler),
+        ];
+        for (list, role) in lists {
+            for phrase in list {
+                let pattern: Vec<u64> = tokenize(phrase, stemmer)
+                    .into_iter()
+                    .map(|t| t.token.key)
+                    .collect();
+                table.insert(pattern, Action::Mark(role));
+            }
+        }
+        table
+    }
+
+    /// Rewrites or tags every occurrence, longest phrase first, left to right.
+    fn apply(&self, tokens: Vec<RawToken>) -> Vec<RawToken> {
+        if self.by_first.is_empty() {
+            return tokens;
+        }
+        let mut out = Vec::with_capacity(tokens.len());
+        let mut i = 0;
+        while i < tokens.len() {
+            let hit = self.by_first.get(&tokens[i].token.key).and_then(|list| {
+                list.iter().find(|(p, _)| {
+                    p.len() <= tokens.len() - i
+                        && p.iter()
+                            .zip(&tokens[i..])
+                            .all(|(k, t)| *k == t.token.key && t.token.role == Role::Content)
+                })
+            });
+            match hit {
+                Some((p, Action::Replace(with))) => {
+                    out.extend(with.iter().map(|t| RawToken {
+                        token: *t,
+                        word: None,
+                    }));
+                    i += p.len();
+                }
+                Some((p, Action::Mark(role))) => {
+                    for t in &tokens[i..i + p.len()] {
+                        let mut t = t.clone();
+                        t.token.role = *role;
+                        out.push(t);
+                    }
+                    i += p.len();
+                }
+                None => {
+                    out.push(tokens[i].clone());
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Spelling {
+    fn add(&mut self, word: String, key: u64) {
+        if !self.known.insert(word.clone()) {
+            return;
+        }
+        if word.chars().count() < 4 || !word.is_ascii() {
+            return;
+        }
+        let id = self.words.len() as u32;
+        for d in deletions(&word) {
+            self.deletes.entry(d).or_default().push(id);
+        }
+        self.deletes.entry(word.clone()).or_default().push(id);
+        self.words.push((word, key));
+    }
+
+    /// The knowledge base's word nearest to a misspelled `word`, if one is close enough.
+    fn correct(&self, word: &str) -> Option<u64> {
+        let n = word.chars().count();
+        if !(4..=30).contains(&n) || !word.is_ascii() || self.known.contains(word) {
+            return None;
+        }
+        let limit = if n >= 8 { 2 } else { 1 };
+        let mut best: Option<(usize, f64, u64)> = None;
+        let probes = std::iter::once(word.to_string()).chain(deletions(word));
+        for probe in probes {
+            let Some(ids) = self.deletes.get(&probe) else {
+                continue;
+            };
+            for &id in ids {
+                let (cand, key) = &self.words[id as usize];
+                let d = strsim::damerau_levenshtein(word, cand);
+                if d == 0 || d > limit {
+                    continue;
+                }
+                let jw = strsim::jaro_winkler(word, cand);
+                if best.is_none_or(|(bd, bj, _)| d < bd || (d == bd && jw > bj)) {
+                    best = Some((d, jw, *key));
+                }
+            }
+        }
+        best.map(|(_, _, k)| k)
+    }
+}
+
+fn deletions(word: &str) -> impl Iterator<Item = String> + '_ {
+    let chars: Vec<char> = word.chars().collect();
+    (0..chars.len()).map(move |i| {
+        chars
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, c)| c)
+            .collect()
+    })
+}

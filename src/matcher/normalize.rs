@@ -1,0 +1,258 @@
+//! Text → tokens, the same way for the knowledge base and for a resident's message.
+//!
+//! NFKC folds full-width letters and punctuation; traditional characters become simplified;
+//! each Chinese character is a token carrying its (fuzzy) pinyin, so homophone slips of pinyin
+//! input (共想 for 共享) still meet; Latin words are stemmed; everything else separates tokens.
+
+use std::hash::{Hash, Hasher};
+
+use pinyin::ToPinyin;
+use rustc_hash::FxHasher;
+use unicode_normalization::UnicodeNormalization;
+
+/// The kind tag lives in the key's top bits, so keys of different kinds never collide.
+const TAG_SHIFT: u32 = 60;
+const LOW: u64 = (1 << TAG_SHIFT) - 1;
+const TAG_HAN: u64 = 1;
+const TAG_SOUND: u64 = 2;
+const TAG_WORD: u64 = 3;
+const TAG_NUM: u64 = 4;
+const TAG_BIGRAM: u64 = 5;
+const TAG_SOUND_BIGRAM: u64 = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Han,
+    Word,
+    Number,
+}
+
+/// What a token does in a question: carries its topic, or only tells what is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Content,
+    Filler,
+    Definition,
+    Progress,
+    /// Asks for a number ("多少", "how many"): progress, unless a definition cue says otherwise.
+    Quantity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    pub key: u64,
+    /// Pinyin key for Chinese characters; equal to `key` otherwise.
+    pub sound: u64,
+    pub kind: TokenKind,
+    pub role: Role,
+    /// Spelling-corrected: matches earn a little less than the word as typed.
+    pub fuzzy: bool,
+}
+
+/// A token before stemming, with the text that fuzzy spelling correction needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawToken {
+    pub token: Token,
+    /// The lower-cased word as typed (Latin words only).
+    pub word: Option<String>,
+}
+
+fn hash_str(tag: u64, s: &str) -> u64 {
+    let mut h = FxHasher::default();
+    s.hash(&mut h);
+    (tag << TAG_SHIFT) | (h.finish() & LOW)
+}
+
+pub fn word_key(stem: &str) -> u64 {
+    hash_str(TAG_WORD, stem)
+}
+
+pub fn bigram(a: u64, b: u64) -> u64 {
+    let mut h = FxHasher::default();
+    (a, b).hash(&mut h);
+    (TAG_BIGRAM << TAG_SHIFT) | (h.finish() & LOW)
+}
+
+pub fn sound_bigram(a: u64, b: u64) -> u64 {
+    let mut h = FxHasher::default();
+    (a, b).hash(&mut h);
+    (TAG_SOUND_BIGRAM << TAG_SHIFT) | (h.finish() & LOW)
+}
+
+/// Chinese characters as the matcher sees them: the CJK ideograph blocks.
+pub fn is_han(c: char) -> bool {
+    matches!(c as u32,
+        0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2EBEF | 0xF900..=0xFAFF | 0x30000..=0x3134F)
+}
+
+/// Pinyin without tone, folded for the slips pinyin typists and south-western speakers make:
+/// zh/ch/sh ↔ z/c/s, -ng ↔ -n, n ↔ l, f ↔ h.
+fn fuzzy_pinyin(c: char) -> Option<String> {
+    let plain = c.to_pinyin()?.plain();
+    let mut s = plain.replace('ü', "v");
+    for (from, to) in [("zh", "z"), ("ch", "c"), ("sh", "s")] {
+        if let Some(rest) = s.strip_prefix(from) {
+            s = format!("{to}{rest}");
+        }
+    }
+    if let Some(rest) = s.strip_prefix('n') {
+        s = format!("l{rest}");
+    }
+    if let Some(rest) = s.strip_prefix('f') {
+        s = format!("h{rest}");
+    }
+    if s.ends_with("ng") {
+        s.pop();
+    }
+    Some(s)
+}
+
+fn han_token(c: char) -> Token {
+    let key = (TAG_HAN << TAG_SHIFT) | c as u64;
+    let sound = fuzzy_pinyin(c)
+        .map(|p| hash_str(TAG_SOUND, &p))
+        .unwrap_or(key);
+    Token {
+        key,
+        sound,
+        kind: TokenKind::Han,
+        role: Role::Content,
+        fuzzy: false,
+    }
+}
+
+fn number_token(digits: &str) -> Token {
+    // 12.50 and 12.5 are one number.
+    let canon = match digits.parse::<f64>() {
+        Ok(v) if v.is_finite() => format!("{v}"),
+        _ => digits.to_string(),
+    };
+    let key = hash_str(TAG_NUM, &canon);
+    Token {
+        key,
+        sound: key,
+        kind: TokenKind::Number,
+        role: Role::Content,
+        fuzzy: false,
+    }
+}
+
+/// Folds width, case and script: what every comparison starts from.
+pub fn fold(text: &str) -> String {
+    let nfkc: String = text.nfkc().flat_map(char::to_lowercase).collect();
+    fast2s::convert(&nfkc)
+}
+
+/// Splits folded text into tokens. Stemming is left to the caller (see [`Stemmer`]).
+pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
+    let folded = fold(text);
+    let mut out = Vec::new();
+    let mut chars = folded.chars().peekable();
+    while let Some(c) = chars.next() {
+        if is_han(c) {
+            out.push(RawToken {
+                token: han_token(c),
+                word: None,
+            });
+        } else if c.is_ascii_digit() {
+            let mut num = String::from(c);
+            while let Some(&n) = chars.peek() {
+                if n.is_ascii_digit() || (n == '.' && !num.contains('.')) {
+                    num.push(n);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let num = num.trim_end_matches('.');
+            out.push(RawToken {
+                token: number_token(num),
+                word: None,
+            });
+        } else if c.is_alphabetic() {
+            let mut word = String::from(c);
+            while let Some(&n) = chars.peek() {
+                if n.is_alphabetic() {
+                    word.push(n);
+                    chars.next();
+                } else if n == '\'' || n == '’' {
+                    // Keep "what's" together so the stemmer can drop the possessive.
+                    chars.next();
+                    match chars.peek() {
+                        Some(&a) if a.is_alphabetic() => word.push('\''),
+                        _ => break,
+                    }
+                } else {
+                    break;
+                }
+            }
+            let stem = stemmer.stem(&word);
+            let key = word_key(&stem);
+            out.push(RawToken {
+                token: Token {
+                    key,
+                    sound: key,
+                    kind: TokenKind::Word,
+                    role: Role::Content,
+                    fuzzy: false,
+                },
+                word: Some(word),
+            });
+        }
+        // Anything else — punctuation, spaces, emoji, control characters — only separates.
+    }
+    out
+}
+
+/// English stemming (Snowball), shared by the knowledge base and queries.
+pub struct Stemmer(rust_stemmers::Stemmer);
+
+impl Default for Stemmer {
+    fn default() -> Self {
+        Stemmer(rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English))
+    }
+}
+
+impl Stemmer {
+    pub fn stem(&self, word: &str) -> String {
+        if !word.is_ascii() {
+            return word.to_string();
+        }
+        let word = word.trim_end_matches("'s").trim_end_matches('\'');
+        self.0.stem(word).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(s: &str) -> Vec<u64> {
+        tokenize(s, &Stemmer::default())
+            .into_iter()
+            .map(|t| t.token.key)
+            .collect()
+    }
+
+    #[test]
+    fn full_width_and_traditional_fold_to_the_same_tokens() {
+        assert_eq!(keys("錯時共享停車"), keys("错时共享停车"));
+        assert_eq!(keys("ｗｈａｔ ｉｓ　ｐａｒｋｉｎｇ？"), keys("what is parking?"));
+        assert_eq!(keys("托位 😀 数"), keys("托位数"));
+    }
+
+    #[test]
+    fn homophones_share_their_sound() {
+        let a = tokenize("共享", &Stemmer::default());
+        let b = tokenize("共想", &Stemmer::default());
+        assert_eq!(a[1].token.sound, b[1].token.sound);
+        assert_ne!(a[1].token.key, b[1].token.key);
+    }
+
+    #[test]
+    fn words_are_stemmed_and_numbers_canonical() {
+        assert_eq!(keys("parking spaces"), keys("park space"));
+        assert_eq!(keys("12.50"), keys("12.5"));
+        assert_eq!(keys("what's"), keys("what"));
+    }
+}
