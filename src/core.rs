@@ -108,7 +108,12 @@ impl Bot {
                     Lang::Zh => m.unit.symbol.to_string(),
                     Lang::En => m.unit.english().to_string(),
                 };
-                text.push_str(&format!("\n· {}: {} {}", m.name.get(lang), fmt_num(m.target), unit));
+                text.push_str(&format!(
+                    "\n· {}: {} {}",
+                    m.name.get(lang),
+                    fmt_num(m.target),
+                    unit
+                ));
             }
         }
         if let Some(related) = e.related.as_deref().and_then(|r| self.knowledge.entry(r)) {
@@ -125,8 +130,12 @@ impl Bot {
 
     fn render_unknown(&self, lang: Lang) -> Reply {
         Reply::text(match lang {
-            Lang::Zh => "抱歉，这个问题我还回答不了。我可以解答重庆高新区2024年20件重点民生实事的相关问题，例如：\n· 什么是错时共享停车泊位？\n· 老旧供水管网改造的目标是多少？\n· 每千人口托位数怎么计算？\n其他事项请咨询相关部门。",
-            Lang::En => "Sorry, I can't answer that one. I can help with Chongqing High-tech Zone's 20 key livelihood projects for 2024, for example:\n· What is staggered-time shared parking?\n· What is the target for old water pipe renovation?\n· How is the number of childcare places per 1,000 people calculated?\nFor other matters, please contact the relevant department.",
+            Lang::Zh => {
+                "抱歉，这个问题我还回答不了。我可以解答重庆高新区2024年20件重点民生实事的相关问题，例如：\n· 什么是错时共享停车泊位？\n· 老旧供水管网改造的目标是多少？\n· 每千人口托位数怎么计算？\n其他事项请咨询相关部门。"
+            }
+            Lang::En => {
+                "Sorry, I can't answer that one. I can help with Chongqing High-tech Zone's 20 key livelihood projects for 2024, for example:\n· What is staggered-time shared parking?\n· What is the target for old water pipe renovation?\n· How is the number of childcare places per 1,000 people calculated?\nFor other matters, please contact the relevant department."
+            }
         })
     }
 
@@ -144,5 +153,9 @@ impl Bot {
 pub fn fmt_num(v: f64) -> String {
     let s = format!("{:.4}", v);
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_string() } else { s.to_string() }
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }

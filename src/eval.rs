@@ -145,8 +145,20 @@ impl fmt::Display for Report {
             "cases: {} ({} in scope, {} out of scope)",
             self.cases, self.in_scope, self.out_of_scope
         )?;
-        writeln!(f, "correct: {:.1}%  ({}/{})", self.correct_pct(), self.correct, self.in_scope)?;
-        writeln!(f, "wrong:   {:.1}%  ({}/{})", self.wrong_pct(), self.wrong, self.cases)?;
+        writeln!(
+            f,
+            "correct: {:.1}%  ({}/{})",
+            self.correct_pct(),
+            self.correct,
+            self.in_scope
+        )?;
+        writeln!(
+            f,
+            "wrong:   {:.1}%  ({}/{})",
+            self.wrong_pct(),
+            self.wrong,
+            self.cases
+        )?;
         writeln!(
             f,
             "refused: {:.1}%  ({}/{} out of scope)",
@@ -172,7 +184,13 @@ impl fmt::Display for Report {
                         .iter()
                         .map(|c| format!("{} {:.2}", c.id, c.score))
                         .collect();
-                    format!("{} [{}]", serde_json::to_string(k).unwrap_or_default().trim_matches('"'), c.join(", "))
+                    format!(
+                        "{} [{}]",
+                        serde_json::to_string(k)
+                            .unwrap_or_default()
+                            .trim_matches('"'),
+                        c.join(", ")
+                    )
                 }
             };
             let mark = if x.wrong { "WRONG" } else { "miss " };

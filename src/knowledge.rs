@@ -102,6 +102,8 @@ pub struct Lexicon {
     pub intent_progress: Vec<String>,
     /// Cues that a question asks for a number; weaker than the other two.
     pub intent_quantity: Vec<String>,
+    /// English words matched as typed, because their stem is another topic's word.
+    pub unstemmed: Vec<String>,
 }
 
 /// The whole validated knowledge base.
@@ -224,6 +226,15 @@ struct SynonymsFile {
     fillers: RawFillers,
     #[serde(default)]
     intent: RawIntent,
+    #[serde(default)]
+    words: RawWords,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWords {
+    #[serde(default)]
+    unstemmed: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -277,11 +288,8 @@ impl Knowledge {
                 message: format!("cannot read the file: {e}"),
             })
         };
-        let (policy, tasks, synonyms) = (
-            read(POLICY_FILE)?,
-            read(TASKS_FILE)?,
-            read(SYNONYMS_FILE)?,
-        );
+        let (policy, tasks, synonyms) =
+            (read(POLICY_FILE)?, read(TASKS_FILE)?, read(SYNONYMS_FILE)?);
         Knowledge::from_sources(&Sources {
             dir,
             policy: &policy,
@@ -455,6 +463,8 @@ impl Knowledge {
         let intent_definition = at.list("definition", synonyms.intent.definition)?;
         let intent_progress = at.list("progress", synonyms.intent.progress)?;
         let intent_quantity = at.list("quantity", synonyms.intent.quantity)?;
+        let at = Locator::new(&synonyms_path, Some("words".into()), 0, "words");
+        let unstemmed = at.list("unstemmed", synonyms.words.unstemmed)?;
 
         Ok(Knowledge {
             entries,
@@ -466,6 +476,7 @@ impl Knowledge {
                 intent_definition,
                 intent_progress,
                 intent_quantity,
+                unstemmed,
             },
         })
     }
@@ -483,7 +494,10 @@ impl Knowledge {
     }
 }
 
-fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, KnowledgeError> {
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, KnowledgeError> {
     toml::from_str(text).map_err(|e| {
         let line = e
             .span()

@@ -8,6 +8,7 @@ pub mod core;
 pub mod eval;
 pub mod knowledge;
 pub mod matcher;
+pub mod store;
 pub mod units;
 
 use serde::Serialize;

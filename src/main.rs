@@ -32,6 +32,9 @@ enum Command {
         /// One JSON object per line (the only format for now).
         #[arg(long)]
         json: bool,
+        /// Instead, print how each question was read and scored (for editing faq/).
+        #[arg(long)]
+        explain: bool,
     },
     /// Score the matcher on a question set (`expected<TAB>question` lines).
     Eval {
@@ -55,12 +58,16 @@ fn main() -> anyhow::Result<()> {
             let reply = bot.ask(&question.join(" "));
             println!("{}", reply.text);
         }
-        Command::Match { json: _ } => {
+        Command::Match { json: _, explain } => {
             let bot = Bot::new(knowledge);
             let stdin = std::io::stdin();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for line in stdin.lock().lines() {
                 let line = line.context("reading stdin")?;
+                if explain {
+                    writeln!(out, "{line}\n{}", bot.matcher().explain(&line))?;
+                    continue;
+                }
                 let d = bot.matcher().decide(&line);
                 let v = serde_json::json!({
                     "query": line,
@@ -97,8 +104,16 @@ fn main() -> anyhow::Result<()> {
                 cli.faq.display(),
                 knowledge.entries.len(),
                 knowledge.tasks.len(),
-                knowledge.tasks.iter().map(|t| t.metrics.len()).sum::<usize>(),
-                knowledge.tasks.iter().map(|t| t.milestones.len()).sum::<usize>(),
+                knowledge
+                    .tasks
+                    .iter()
+                    .map(|t| t.metrics.len())
+                    .sum::<usize>(),
+                knowledge
+                    .tasks
+                    .iter()
+                    .map(|t| t.milestones.len())
+                    .sum::<usize>(),
                 knowledge.lexicon.synonyms.len(),
             );
         }

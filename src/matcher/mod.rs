@@ -18,21 +18,24 @@ use serde::Serialize;
 
 use crate::Lang;
 use crate::knowledge::{EntryKind, Knowledge, Lexicon};
-use normalize::{RawToken, Role, Stemmer, Token, TokenKind, bigram, sound_bigram, tokenize};
+use normalize::{
+    RawToken, Role, Stemmer, Token, TokenKind, bigram, loose_bigram, sound_bigram, tokenize,
+};
 
 /// Score at or above which the best entry may be answered outright.
 const ANSWER_MIN: f32 = 0.70;
 /// How far the answered entry must lead the next unrelated one.
-const ANSWER_MARGIN: f32 = 0.08;
+const ANSWER_MARGIN: f32 = 0.12;
 /// Score at or above which an entry is worth offering as "did you mean".
 const SUGGEST_MIN: f32 = 0.40;
 /// Within this distance, a policy/task pair is told apart by intent as well as by score.
 const PAIR_WINDOW: f32 = 0.25;
 /// How much a clear intent cue adds to the side of a policy/task pair it favours.
-const INTENT_BONUS: f32 = 0.12;
+const INTENT_BONUS: f32 = 0.2;
 /// Credits for how a token is matched.
 const CREDIT_BIGRAM: f32 = 1.0;
 const CREDIT_SOUND: f32 = 0.85;
+const CREDIT_LOOSE: f32 = 0.6;
 const CREDIT_FUZZY_WORD: f32 = 0.85;
 const CREDIT_LONE_HAN: f32 = 0.45;
 /// Sentences of an official text explain a question less surely than an authored phrasing.
@@ -151,7 +154,7 @@ struct Query {
 
 impl Matcher {
     pub fn new(knowledge: &Knowledge) -> Matcher {
-        let stemmer = Stemmer::default();
+        let stemmer = Stemmer::new(&knowledge.lexicon.unstemmed);
         let synonyms = PhraseTable::synonyms(&knowledge.lexicon, &stemmer);
         let roles = PhraseTable::roles(&knowledge.lexicon, &stemmer);
         let index_of: FxHashMap<&str, u32> = knowledge
@@ -166,10 +169,7 @@ impl Matcher {
             .map(|e| EntryMeta {
                 id: e.id.clone(),
                 kind: e.kind,
-                related: e
-                    .related
-                    .as_deref()
-                    .and_then(|r| index_of.get(r).copied()),
+                related: e.related.as_deref().and_then(|r| index_of.get(r).copied()),
             })
             .collect();
 
@@ -210,8 +210,9 @@ impl Matcher {
                     .map(|x| &x.name)
                     .chain(task.milestones.iter().map(|x| &x.name))
                 {
-                    raw.push((i, Field::Body, m.content_tokens(&name.zh)));
-                    raw.push((i, Field::Body, m.content_tokens(&name.en)));
+                    // Metric names are short and distinctive: as good as authored keywords.
+                    raw.push((i, Field::Authored, m.content_tokens(&name.zh)));
+                    raw.push((i, Field::Authored, m.content_tokens(&name.en)));
                 }
             }
         }
@@ -322,8 +323,8 @@ impl Matcher {
             let (favoured, bonus) = match q.intent {
                 Intent::Progress => (EntryKind::Task, INTENT_BONUS),
                 Intent::Definition => (EntryKind::Policy, INTENT_BONUS),
-                Intent::Quantity => (EntryKind::Task, INTENT_BONUS / 2.0),
-                Intent::Unknown => (EntryKind::Policy, INTENT_BONUS / 4.0),
+                Intent::Quantity => (EntryKind::Task, INTENT_BONUS / 3.0),
+                Intent::Unknown => (EntryKind::Policy, INTENT_BONUS / 6.0),
             };
             let tipped = |e: u32, s: f32| {
                 if self.entries[e as usize].kind == favoured {
@@ -397,8 +398,22 @@ impl Matcher {
 
     /// Like [`Matcher::analyse`], correcting misspelt English words first, so that synonyms
     /// and cues still apply to them ("shared parkng" is "shared parking").
-    fn analyse_query(&self, text: &str) -> Vec<RawToken> {
+    fn analyse_query(&self, text: &str) -> (Vec<RawToken>, Lang) {
         let mut raw = tokenize(text, &self.stemmer);
+        // The language as typed, before synonyms map English terms onto Chinese ones.
+        let han = raw
+            .iter()
+            .filter(|t| t.token.kind == TokenKind::Han)
+            .count();
+        let words = raw
+            .iter()
+            .filter(|t| t.token.kind == TokenKind::Word)
+            .count();
+        let lang = if words > 0 && han < words * 2 {
+            Lang::En
+        } else {
+            Lang::Zh
+        };
         for rt in &mut raw {
             if let Some(word) = &rt.word
                 && let Some(key) = self.spelling.correct(word)
@@ -409,7 +424,7 @@ impl Matcher {
             }
         }
         let raw = self.synonyms.apply(raw);
-        self.roles.apply(raw)
+        (self.roles.apply(raw), lang)
     }
 
     fn weight(&self, t: &Token) -> f32 {
@@ -421,17 +436,11 @@ impl Matcher {
     }
 
     fn query(&self, message: &str) -> Query {
-        let analysed = self.analyse_query(message);
-        let (mut han, mut words) = (0usize, 0usize);
+        let (analysed, lang) = self.analyse_query(message);
         let mut definition = false;
         let mut progress = false;
         let mut quantity = false;
         for t in &analysed {
-            match t.token.kind {
-                TokenKind::Han => han += 1,
-                TokenKind::Word => words += 1,
-                TokenKind::Number => {}
-            }
             match t.token.role {
                 Role::Definition => definition = true,
                 Role::Progress => progress = true,
@@ -439,12 +448,6 @@ impl Matcher {
                 _ => {}
             }
         }
-        // Chinese unless the message is mostly English words.
-        let lang = if words > 0 && han < words * 2 {
-            Lang::En
-        } else {
-            Lang::Zh
-        };
         // "What is the target of X" asks for the target: progress cues outrank definition
         // cues, which outrank a bare "how many".
         let intent = if progress {
@@ -539,13 +542,24 @@ impl Matcher {
                             continue;
                         }
                         let (a, b) = if j < i { (o, t) } else { (t, o) };
-                        visit(self.postings.get(&bigram(a.key, b.key)), i, w, CREDIT_BIGRAM);
+                        visit(
+                            self.postings.get(&bigram(a.key, b.key)),
+                            i,
+                            w,
+                            CREDIT_BIGRAM,
+                        );
                         visit(
                             self.postings.get(&sound_bigram(a.sound, b.sound)),
                             i,
                             w,
                             CREDIT_SOUND,
                         );
+                        // A character the base never uses is likely a slip: it still counts a
+                        // little where its neighbour is right and it rhymes.
+                        if !self.idf.contains_key(&t.key) {
+                            let loose = loose_bigram(o.sound, t.rime);
+                            visit(self.postings.get(&loose), i, w, CREDIT_LOOSE);
+                        }
                     }
                     visit(self.postings.get(&t.key), i, w, CREDIT_LONE_HAN);
                 }
@@ -627,6 +641,31 @@ impl Matcher {
         matched / ph.total
     }
 
+    /// A human-readable trace of how a message was read and scored, for tuning `faq/`.
+    pub fn explain(&self, message: &str) -> String {
+        let q = self.query(message);
+        let mut out = format!(
+            "lang {:?}, intent {:?}, weight {:.2}\n",
+            q.lang, q.intent, q.total
+        );
+        for rt in self.analyse_query(message).0 {
+            let t = rt.token;
+            out.push_str(&format!(
+                "  {:?} {:?}{} w={:.2}\n",
+                t.kind,
+                t.role,
+                if t.fuzzy { " (corrected)" } else { "" },
+                self.weight(&t)
+            ));
+        }
+        let mut scores = self.score(&q);
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (e, s) in scores.iter().take(5) {
+            out.push_str(&format!("  {} {:.3}\n", self.entries[*e as usize].id, s));
+        }
+        out
+    }
+
     /// Number of phrasings indexed (for diagnostics and benchmarks).
     pub fn phrasing_count(&self) -> usize {
         self.phrasings.len()
@@ -655,6 +694,8 @@ fn features(tokens: &[Token]) -> Vec<u64> {
         {
             out.push(bigram(t.key, n.key));
             out.push(sound_bigram(t.sound, n.sound));
+            out.push(loose_bigram(t.sound, n.rime));
+            out.push(loose_bigram(n.sound, t.rime));
         }
     }
     out
@@ -704,12 +745,14 @@ impl PhraseTable {
                 .into_iter()
                 .map(|t| t.token)
                 .collect();
-            for term in &group.terms[1..] {
+            // The canonical term maps to itself, so that a longer canonical containing a
+            // shorter term (停车位 ⊃ 车位) is consumed whole instead of growing to 停停车位.
+            for term in &group.terms {
                 let pattern: Vec<u64> = tokenize(term, stemmer)
                     .into_iter()
                     .map(|t| t.token.key)
                     .collect();
-                if pattern.is_empty() || pattern == replacement.iter().map(|t| t.key).collect::<Vec<_>>() {
+                if pattern.is_empty() {
                     continue;
                 }
                 table.insert(pattern, Action::Replace(replacement.clone()));

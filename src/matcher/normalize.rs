@@ -19,6 +19,8 @@ const TAG_WORD: u64 = 3;
 const TAG_NUM: u64 = 4;
 const TAG_BIGRAM: u64 = 5;
 const TAG_SOUND_BIGRAM: u64 = 6;
+const TAG_RIME: u64 = 7;
+const TAG_LOOSE_BIGRAM: u64 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -43,6 +45,8 @@ pub struct Token {
     pub key: u64,
     /// Pinyin key for Chinese characters; equal to `key` otherwise.
     pub sound: u64,
+    /// The pinyin without its initial (wang → ang): a slip of one key still rhymes.
+    pub rime: u64,
     pub kind: TokenKind,
     pub role: Role,
     /// Spelling-corrected: matches earn a little less than the word as typed.
@@ -71,6 +75,13 @@ pub fn bigram(a: u64, b: u64) -> u64 {
     let mut h = FxHasher::default();
     (a, b).hash(&mut h);
     (TAG_BIGRAM << TAG_SHIFT) | (h.finish() & LOW)
+}
+
+/// One character by sound, its neighbour by rime only.
+pub fn loose_bigram(a: u64, b: u64) -> u64 {
+    let mut h = FxHasher::default();
+    (a, b).hash(&mut h);
+    (TAG_LOOSE_BIGRAM << TAG_SHIFT) | (h.finish() & LOW)
 }
 
 pub fn sound_bigram(a: u64, b: u64) -> u64 {
@@ -109,12 +120,22 @@ fn fuzzy_pinyin(c: char) -> Option<String> {
 
 fn han_token(c: char) -> Token {
     let key = (TAG_HAN << TAG_SHIFT) | c as u64;
-    let sound = fuzzy_pinyin(c)
-        .map(|p| hash_str(TAG_SOUND, &p))
+    let pinyin = fuzzy_pinyin(c);
+    let sound = pinyin
+        .as_deref()
+        .map(|p| hash_str(TAG_SOUND, p))
+        .unwrap_or(key);
+    let rime = pinyin
+        .as_deref()
+        .map(|p| {
+            let initial = p.find(['a', 'e', 'i', 'o', 'u', 'v']).unwrap_or(0);
+            hash_str(TAG_RIME, &p[initial..])
+        })
         .unwrap_or(key);
     Token {
         key,
         sound,
+        rime,
         kind: TokenKind::Han,
         role: Role::Content,
         fuzzy: false,
@@ -131,6 +152,7 @@ fn number_token(digits: &str) -> Token {
     Token {
         key,
         sound: key,
+        rime: key,
         kind: TokenKind::Number,
         role: Role::Content,
         fuzzy: false,
@@ -192,6 +214,7 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
                 token: Token {
                     key,
                     sound: key,
+                    rime: key,
                     kind: TokenKind::Word,
                     role: Role::Content,
                     fuzzy: false,
@@ -204,22 +227,36 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
     out
 }
 
-/// English stemming (Snowball), shared by the knowledge base and queries.
-pub struct Stemmer(rust_stemmers::Stemmer);
+/// English stemming (Snowball), shared by the knowledge base and queries, except for words
+/// whose stem would merge two topics (parking → park, as in "pocket park").
+pub struct Stemmer {
+    snowball: rust_stemmers::Stemmer,
+    keep: rustc_hash::FxHashSet<String>,
+}
 
 impl Default for Stemmer {
     fn default() -> Self {
-        Stemmer(rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English))
+        Stemmer::new(&[])
     }
 }
 
 impl Stemmer {
+    pub fn new(unstemmed: &[String]) -> Stemmer {
+        Stemmer {
+            snowball: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
+            keep: unstemmed.iter().map(|w| w.to_lowercase()).collect(),
+        }
+    }
+
     pub fn stem(&self, word: &str) -> String {
         if !word.is_ascii() {
             return word.to_string();
         }
         let word = word.trim_end_matches("'s").trim_end_matches('\'');
-        self.0.stem(word).into_owned()
+        if self.keep.contains(word) {
+            return word.to_string();
+        }
+        self.snowball.stem(word).into_owned()
     }
 }
 
@@ -237,7 +274,10 @@ mod tests {
     #[test]
     fn full_width_and_traditional_fold_to_the_same_tokens() {
         assert_eq!(keys("錯時共享停車"), keys("错时共享停车"));
-        assert_eq!(keys("ｗｈａｔ ｉｓ　ｐａｒｋｉｎｇ？"), keys("what is parking?"));
+        assert_eq!(
+            keys("ｗｈａｔ ｉｓ　ｐａｒｋｉｎｇ？"),
+            keys("what is parking?")
+        );
         assert_eq!(keys("托位 😀 数"), keys("托位数"));
     }
 

@@ -1,8 +1,21 @@
 //! The store: the only place that writes SQL. SQLite (default, embedded) or PostgreSQL.
 //!
-//! INTERFACE SKETCH — to be implemented (helper): keep these types and signatures.
+//! This module holds the SQL-free domain types the rest of the bot speaks; the queries live in
+//! [`db`] (the [`Store`] and its methods) and [`rows`] (decoding rows into these types), so a
+//! reader of the core never needs to know which database is behind it.
+//!
+//! Guarantees the core relies on:
+//! - every progress change, its audit row and its notifications commit together or not at
+//!   all ([`Store::apply`], [`Store::undo_last`]);
+//! - concurrent changes to one metric are serialised: each audit row's old value is the value
+//!   it really replaced, and the last writer wins;
+//! - nothing recorded is ever deleted by a catalogue sync, and audit rows are never deleted;
+//! - notifications are delivered at least once, by whichever replica leases them first.
 
-use crate::knowledge::Task;
+mod db;
+mod rows;
+
+pub use db::Store;
 
 /// Which channel an identity belongs to: ids are never shared between channels, so a Telegram
 /// user id can never act as a WeChat user or the reverse.
@@ -22,11 +35,28 @@ pub enum StoreError {
 
 /// A qualitative stage of a milestone (or a metric an officer describes in words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage { NotStarted, InProgress, Done }
+pub enum Stage {
+    NotStarted,
+    InProgress,
+    Done,
+}
 
 impl Stage {
-    pub fn as_str(self) -> &'static str { match self { Stage::NotStarted => "not_started", Stage::InProgress => "in_progress", Stage::Done => "done" } }
-    pub fn parse_db(s: &str) -> Option<Stage> { match s { "not_started" => Some(Stage::NotStarted), "in_progress" => Some(Stage::InProgress), "done" => Some(Stage::Done), _ => None } }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::NotStarted => "not_started",
+            Stage::InProgress => "in_progress",
+            Stage::Done => "done",
+        }
+    }
+    pub fn parse_db(s: &str) -> Option<Stage> {
+        match s {
+            "not_started" => Some(Stage::NotStarted),
+            "in_progress" => Some(Stage::InProgress),
+            "done" => Some(Stage::Done),
+            _ => None,
+        }
+    }
 }
 
 /// The live state of one metric or milestone of a task.
@@ -52,6 +82,11 @@ pub struct Actor {
 }
 
 /// A requested change (already validated by the core).
+///
+/// `value` and `stage` set when `Some` and keep the current value when `None` (so a milestone
+/// update need not know the value, nor a number update the stage). `note` belongs to this
+/// update: it replaces the previous note, and `None` clears it, so an old remark is never shown
+/// next to a new figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub task: u32,
@@ -66,9 +101,35 @@ pub struct Change {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum AuditKind { Update, Undo, Refused }
+pub enum AuditKind {
+    Update,
+    Undo,
+    Refused,
+}
+
+impl AuditKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AuditKind::Update => "update",
+            AuditKind::Undo => "undo",
+            AuditKind::Refused => "refused",
+        }
+    }
+    pub fn parse_db(s: &str) -> Option<AuditKind> {
+        match s {
+            "update" => Some(AuditKind::Update),
+            "undo" => Some(AuditKind::Undo),
+            "refused" => Some(AuditKind::Refused),
+            _ => None,
+        }
+    }
+}
 
 /// One row of the audit trail.
+///
+/// For an update or undo, old/new are the metric's value and stage before and after the row,
+/// and `note` is the note the metric carries after it. For a refusal, `note` says what was
+/// attempted and old/new are None.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
     pub id: i64,
@@ -84,4 +145,40 @@ pub struct AuditEntry {
     /// For an undo: the audit id it reverts.
     pub reverts: Option<i64>,
     pub at: i64,
+}
+
+/// What [`Store::undo_last`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UndoOutcome {
+    /// The update was reverted: the new `undo` audit row, then the update it reverted.
+    Undone(AuditEntry, AuditEntry),
+    /// The user has no update left that has not been undone.
+    NothingToUndo,
+    /// Someone changed the metric after this update (given), so undoing it would silently
+    /// overwrite their figure; nothing was changed.
+    ChangedSince(AuditEntry),
+}
+
+/// Someone allowed to update progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Officer {
+    pub channel: String,
+    pub user_id: String,
+    /// The tasks this officer may update, ascending; empty = all tasks.
+    pub tasks: Vec<u32>,
+    /// Who granted it, as `name (channel:user_id)` — the ids, because display names can be
+    /// chosen by anyone.
+    pub granted_by: String,
+    pub granted_at: i64,
+}
+
+/// A notification leased for sending by [`Store::claim_outbox`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub channel: String,
+    pub chat_id: String,
+    pub text: String,
+    /// Failed attempts so far (each [`Store::retry_outbox`] adds one).
+    pub attempts: i32,
 }

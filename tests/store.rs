@@ -1,0 +1,1127 @@
+//! The store against real databases: a fresh SQLite file per test, and — when
+//! `MINSHENG_PG_URL` is set — a fresh schema on a real PostgreSQL server per test, so tests run
+//! in parallel. Each scenario is written once and run on both backends (`<name>::sqlite`,
+//! `<name>::pg`).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use minsheng::Lang;
+use minsheng::knowledge::{Bilingual, Metric, Milestone, Task};
+use minsheng::store::{Actor, AuditKind, Change, Stage, Store, StoreError, UndoOutcome};
+use minsheng::units::Unit;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+const PG_ENV: &str = "MINSHENG_PG_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Pg,
+}
+
+/// One test's private database, and the URL to open more pools on it.
+struct Db {
+    backend: Backend,
+    url: String,
+    store: Store,
+    /// Keeps the SQLite file alive for the test.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Db {
+    /// Another, independent pool on the same database (as a second replica would have).
+    async fn open(&self) -> Store {
+        Store::connect(&self.url).await.expect("reconnect")
+    }
+}
+
+/// Runs `test` on a fresh database of `backend`. PostgreSQL tests are skipped (with a note)
+/// unless `MINSHENG_PG_URL` is set, and fail if it is set but the server is unreachable.
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("minsheng.db").display());
+            let store = Store::connect(&url).await.expect("open SQLite");
+            test(Db {
+                backend,
+                url,
+                store,
+                _dir: Some(dir),
+            })
+            .await;
+        }
+        Backend::Pg => {
+            let Ok(base) = std::env::var(PG_ENV) else {
+                eprintln!(
+                    "skipping PostgreSQL test: set {PG_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
+                );
+                return;
+            };
+            let schema = unique_name();
+            let mut admin = PgConnection::connect(&base)
+                .await
+                .unwrap_or_else(|e| panic!("{PG_ENV} is set but PostgreSQL is unreachable: {e}"));
+            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&mut admin)
+                .await
+                .expect("create test schema");
+            let separator = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+            let store = Store::connect(&url).await.expect("open PostgreSQL");
+            // Spawned so that a failing test still gets its schema dropped.
+            let outcome = tokio::spawn(test(Db {
+                backend,
+                url,
+                store,
+                _dir: None,
+            }))
+            .await;
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await
+                .expect("drop test schema");
+            if let Err(e) = outcome {
+                match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(e) => panic!("test task failed: {e}"),
+                }
+            }
+        }
+    }
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "minsheng_test_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Generates `<name>::sqlite` and `<name>::pg` for each scenario `async fn <name>(Db)`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::run(super::Backend::Sqlite, super::$name).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn pg() {
+                    super::run(super::Backend::Pg, super::$name).await
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    migrations_are_idempotent,
+    sync_keeps_progress,
+    apply_audits_old_and_new,
+    concurrent_applies_are_serialised,
+    undo,
+    concurrent_undos_revert_different_updates,
+    refusals_change_nothing,
+    officers,
+    subscriptions_queue_notifications,
+    concurrent_claimers_never_share_rows,
+    retry_complete_and_lease_expiry,
+    unanswered_top,
+    feedback,
+    first_seen_dedups,
+    persists_across_reopening,
+);
+
+// ---- fixtures ---------------------------------------------------------------------------------
+
+fn bi(zh: &str, en: &str) -> Bilingual {
+    Bilingual {
+        zh: zh.into(),
+        en: en.into(),
+    }
+}
+
+/// Task 19 (two metrics and a milestone) and task 5 (one metric).
+fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
+    let km = Unit::parse("公里").expect("unit 公里");
+    let sites = Unit::parse("处").expect("unit 处");
+    vec![
+        Task {
+            number: 5,
+            id: "task-5".into(),
+            title: bi("养老服务", "Elderly care"),
+            text: bi("……", "…"),
+            metrics: vec![Metric {
+                number: 1,
+                name: bi("养老服务站", "Care stations"),
+                target: 12.0,
+                unit: sites,
+                keywords: vec![],
+            }],
+            milestones: vec![],
+        },
+        Task {
+            number: 19,
+            id: "task-19".into(),
+            title: bi("道路建设", "Roads"),
+            text: bi("……", "…"),
+            metrics: vec![
+                Metric {
+                    number: 1,
+                    name: bi("新建道路", road_name_en),
+                    target: road_target,
+                    unit: km,
+                    keywords: vec![],
+                },
+                Metric {
+                    number: 2,
+                    name: bi("停车位", "Parking sites"),
+                    target: 8.0,
+                    unit: sites,
+                    keywords: vec![],
+                },
+            ],
+            milestones: vec![Milestone {
+                number: 3,
+                name: bi("完成验收", "Acceptance"),
+                keywords: vec![],
+            }],
+        },
+    ]
+}
+
+fn actor(user: &str) -> Actor {
+    Actor {
+        channel: "telegram".into(),
+        user_id: user.into(),
+        name: format!("Officer {user}"),
+    }
+}
+
+fn change(task: u32, number: u32, value: f64, by: &str) -> Change {
+    Change {
+        task,
+        number,
+        value: Some(value),
+        stage: None,
+        note: None,
+        actor: actor(by),
+        notification: None,
+    }
+}
+
+async fn synced(db: &Db) {
+    db.store
+        .sync_catalogue(&catalogue(100.0, "New roads"))
+        .await
+        .expect("sync");
+}
+
+async fn current(store: &Store, task: u32, number: u32) -> Option<f64> {
+    state(store, task, number).await.current
+}
+
+async fn state(store: &Store, task: u32, number: u32) -> minsheng::store::MetricState {
+    store
+        .states(Some(task))
+        .await
+        .expect("states")
+        .into_iter()
+        .find(|s| s.number == number)
+        .expect("metric in the store")
+}
+
+/// Rows of `table`, read directly (what the API does not expose).
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    match store {
+        Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    }
+    .expect("count")
+}
+
+// ---- scenarios --------------------------------------------------------------------------------
+
+async fn migrations_are_idempotent(db: Db) {
+    synced(&db).await;
+    db.store
+        .apply(&change(19, 1, 3.5, "a"))
+        .await
+        .expect("apply");
+    // Connecting again runs the migrator again: a no-op, nothing lost.
+    let again = db.open().await;
+    let third = db.open().await;
+    assert_eq!(current(&third, 19, 1).await, Some(3.5));
+    assert_eq!(
+        count(&again, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        1
+    );
+    assert_eq!(db.store.states(None).await.expect("states").len(), 4);
+}
+
+async fn sync_keeps_progress(db: Db) {
+    synced(&db).await;
+    let mut road = change(19, 1, 42.5, "a");
+    road.note = Some("东段已通车".into());
+    db.store.apply(&road).await.expect("apply value");
+    let milestone = Change {
+        value: None,
+        stage: Some(Stage::InProgress),
+        ..change(19, 3, 0.0, "a")
+    };
+    db.store.apply(&milestone).await.expect("apply stage");
+
+    // faq/ edited: target and name changed, task 5 removed.
+    let mut tasks = catalogue(120.0, "Roads built");
+    tasks.retain(|t| t.number == 19);
+    db.store.sync_catalogue(&tasks).await.expect("re-sync");
+    db.store
+        .sync_catalogue(&tasks)
+        .await
+        .expect("re-sync twice");
+
+    let road = state(&db.store, 19, 1).await;
+    assert_eq!(road.current, Some(42.5));
+    assert_eq!(road.note.as_deref(), Some("东段已通车"));
+    assert_eq!(road.updated_by, Some(actor("a")));
+    assert!(road.updated_at.is_some());
+    assert_eq!(state(&db.store, 19, 3).await.stage, Some(Stage::InProgress));
+    let (target, name_en): (f64, String) = match &db.store {
+        Store::Sqlite(p) => {
+            sqlx::query_as("SELECT target, name_en FROM metrics WHERE task = 19 AND number = 1")
+                .fetch_one(p)
+                .await
+        }
+        Store::Postgres(p) => {
+            sqlx::query_as("SELECT target, name_en FROM metrics WHERE task = 19 AND number = 1")
+                .fetch_one(p)
+                .await
+        }
+    }
+    .expect("catalogue row");
+    assert_eq!(target, 120.0);
+    assert_eq!(name_en, "Roads built");
+    // Task 5 left faq/ but stays in the store.
+    let all = db.store.states(None).await.expect("states");
+    let keys: Vec<(u32, u32)> = all.iter().map(|s| (s.task, s.number)).collect();
+    assert_eq!(keys, vec![(5, 1), (19, 1), (19, 2), (19, 3)]);
+    assert_eq!(db.store.history(19, 10).await.expect("history").len(), 2);
+}
+
+async fn apply_audits_old_and_new(db: Db) {
+    synced(&db).await;
+    let first = db
+        .store
+        .apply(&change(19, 1, 10.0, "a"))
+        .await
+        .expect("first");
+    assert_eq!(first.kind, AuditKind::Update);
+    assert_eq!((first.old_value, first.new_value), (None, Some(10.0)));
+    let mut second = change(19, 1, 12.25, "b");
+    second.note = Some("note".into());
+    let second = db.store.apply(&second).await.expect("second");
+    assert_eq!(
+        (second.old_value, second.new_value),
+        (Some(10.0), Some(12.25))
+    );
+    assert!(second.id > first.id);
+
+    // A stage-only change keeps the value; a value-only change keeps the stage.
+    let staged = Change {
+        value: None,
+        stage: Some(Stage::Done),
+        ..change(19, 1, 0.0, "a")
+    };
+    let staged = db.store.apply(&staged).await.expect("stage");
+    assert_eq!(
+        (staged.old_value, staged.new_value),
+        (Some(12.25), Some(12.25))
+    );
+    assert_eq!(
+        (staged.old_stage, staged.new_stage),
+        (None, Some(Stage::Done))
+    );
+    let valued = db
+        .store
+        .apply(&change(19, 1, 13.0, "a"))
+        .await
+        .expect("value");
+    assert_eq!(valued.new_stage, Some(Stage::Done));
+    let now = state(&db.store, 19, 1).await;
+    assert_eq!((now.current, now.stage), (Some(13.0), Some(Stage::Done)));
+    // The note belongs to the update that wrote it.
+    assert_eq!(now.note, None);
+
+    let history = db.store.history(19, 10).await.expect("history");
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[0], valued);
+    assert_eq!(history[2], second);
+    assert_eq!(history[3], first);
+    assert_eq!(history[2].actor, actor("b"));
+    assert_eq!(history[2].note.as_deref(), Some("note"));
+    assert_eq!(db.store.history(19, 1).await.expect("history").len(), 1);
+    assert!(db.store.history(5, 10).await.expect("history").is_empty());
+
+    // An unknown metric is an error and leaves no trace.
+    assert!(matches!(
+        db.store.apply(&change(19, 9, 1.0, "a")).await,
+        Err(StoreError::Other(_))
+    ));
+    assert_eq!(count(&db.store, "SELECT COUNT(*) FROM audit").await, 4);
+}
+
+async fn concurrent_applies_are_serialised(db: Db) {
+    synced(&db).await;
+    let stores = [db.open().await, db.open().await];
+    const WRITERS: usize = 12;
+    let spawn_writers = |range: std::ops::Range<usize>| {
+        range
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                tokio::spawn(async move {
+                    store
+                        .apply(&change(19, 1, i as f64, &format!("officer{i}")))
+                        .await
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    // Half start while the metric is locked, so they certainly contend; half race freely.
+    let mut handles = while_metric_locked(&db.store, async {
+        let handles = spawn_writers(0..WRITERS / 2);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        handles
+    })
+    .await;
+    handles.extend(spawn_writers(WRITERS / 2..WRITERS));
+    for handle in handles {
+        handle.await.expect("join").expect("apply");
+    }
+    let mut audit = db.store.history(19, 100).await.expect("history");
+    audit.reverse();
+    assert_eq!(audit.len(), WRITERS);
+    // Each audit replaced exactly what the previous one wrote.
+    assert_eq!(audit[0].old_value, None);
+    for pair in audit.windows(2) {
+        assert_eq!(pair[1].old_value, pair[0].new_value, "{pair:?}");
+        assert!(pair[1].at >= pair[0].at);
+    }
+    let written: HashSet<u64> = audit
+        .iter()
+        .map(|a| a.new_value.expect("value") as u64)
+        .collect();
+    assert_eq!(written.len(), WRITERS);
+    let last = audit.last().expect("an audit row");
+    assert_eq!(current(&db.store, 19, 1).await, last.new_value);
+}
+
+async fn undo(db: Db) {
+    synced(&db).await;
+    let (a, b) = (actor("a"), actor("b"));
+    let first = db
+        .store
+        .apply(&change(19, 1, 10.0, "a"))
+        .await
+        .expect("apply");
+    let mut second = change(19, 1, 20.0, "a");
+    second.note = Some("second".into());
+    db.store.apply(&second).await.expect("apply");
+    let third = db
+        .store
+        .apply(&change(19, 2, 5.0, "a"))
+        .await
+        .expect("apply");
+
+    // The latest update goes first.
+    let UndoOutcome::Undone(undo1, reverted) = db
+        .store
+        .undo_last("telegram", "a", &a, None)
+        .await
+        .expect("undo")
+    else {
+        panic!("expected an undo");
+    };
+    assert_eq!(reverted, third);
+    assert_eq!(undo1.kind, AuditKind::Undo);
+    assert_eq!(undo1.reverts, Some(third.id));
+    assert_eq!((undo1.old_value, undo1.new_value), (Some(5.0), None));
+    let parking = state(&db.store, 19, 2).await;
+    assert_eq!(parking.current, None);
+    assert_eq!(parking.updated_by, Some(a.clone()));
+
+    // Then the one before (the undo row itself is not undone); the old note comes back.
+    let UndoOutcome::Undone(undo2, reverted) = db
+        .store
+        .undo_last("telegram", "a", &a, None)
+        .await
+        .expect("undo")
+    else {
+        panic!("expected an undo");
+    };
+    assert_eq!(reverted.new_value, Some(20.0));
+    assert_eq!((undo2.old_value, undo2.new_value), (Some(20.0), Some(10.0)));
+    assert_eq!(current(&db.store, 19, 1).await, Some(10.0));
+    assert_eq!(state(&db.store, 19, 1).await.note, None);
+
+    // Someone else changed the metric since: refuse, change nothing.
+    db.store
+        .apply(&change(19, 1, 30.0, "b"))
+        .await
+        .expect("apply");
+    let outcome = db
+        .store
+        .undo_last("telegram", "a", &a, None)
+        .await
+        .expect("undo");
+    assert_eq!(outcome, UndoOutcome::ChangedSince(first.clone()));
+    assert_eq!(current(&db.store, 19, 1).await, Some(30.0));
+
+    // Once b undoes theirs, a's first update is current again and can be undone.
+    assert!(matches!(
+        db.store.undo_last("telegram", "b", &b, None).await,
+        Ok(UndoOutcome::Undone(..))
+    ));
+    let UndoOutcome::Undone(_, reverted) = db
+        .store
+        .undo_last("telegram", "a", &a, None)
+        .await
+        .expect("undo")
+    else {
+        panic!("expected an undo");
+    };
+    assert_eq!(reverted, first);
+    assert_eq!(current(&db.store, 19, 1).await, None);
+    assert_eq!(
+        db.store
+            .undo_last("telegram", "a", &a, None)
+            .await
+            .expect("undo"),
+        UndoOutcome::NothingToUndo
+    );
+    // Ids are per channel.
+    assert_eq!(
+        db.store
+            .undo_last("wechat", "b", &b, None)
+            .await
+            .expect("undo"),
+        UndoOutcome::NothingToUndo
+    );
+
+    // Nothing was deleted: 4 updates and 4 undos.
+    let history = db.store.history(19, 100).await.expect("history");
+    let undos = history.iter().filter(|e| e.kind == AuditKind::Undo).count();
+    assert_eq!((history.len(), undos), (8, 4));
+    assert_eq!(history[history.len() - 1 - 3], undo1);
+}
+
+async fn concurrent_undos_revert_different_updates(db: Db) {
+    synced(&db).await;
+    for value in [1.0, 2.0, 3.0] {
+        db.store
+            .apply(&change(19, 1, value, "a"))
+            .await
+            .expect("apply");
+    }
+    let stores = [db.open().await, db.open().await];
+    // Both undos start while the metric is locked, so both first pick the latest update and
+    // queue behind the lock: the one that goes second must notice and take the next one.
+    let handles = while_metric_locked(&db.store, async {
+        let handles: Vec<_> = stores
+            .iter()
+            .cloned()
+            .map(|store| {
+                tokio::spawn(
+                    async move { store.undo_last("telegram", "a", &actor("a"), None).await },
+                )
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        handles
+    })
+    .await;
+    let mut reverted = HashSet::new();
+    for handle in handles {
+        match handle.await.expect("join").expect("undo") {
+            UndoOutcome::Undone(undo, update) => {
+                assert_eq!(undo.reverts, Some(update.id));
+                reverted.insert(update.id);
+            }
+            other => panic!("expected an undo, got {other:?}"),
+        }
+    }
+    assert_eq!(reverted.len(), 2, "both undos reverted the same update");
+    assert_eq!(current(&db.store, 19, 1).await, Some(1.0));
+}
+
+/// Runs `during` while another connection holds metric 19.1 for writing (on SQLite: the
+/// database's write lock).
+async fn while_metric_locked<F: Future>(store: &Store, during: F) -> F::Output {
+    match store {
+        Store::Sqlite(pool) => {
+            let tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("lock");
+            let out = during.await;
+            tx.commit().await.expect("unlock");
+            out
+        }
+        Store::Postgres(pool) => {
+            let mut tx = pool.begin().await.expect("begin");
+            sqlx::query("SELECT 1 FROM metrics WHERE task = 19 AND number = 1 FOR UPDATE")
+                .execute(&mut *tx)
+                .await
+                .expect("lock");
+            let out = during.await;
+            tx.commit().await.expect("unlock");
+            out
+        }
+    }
+}
+
+async fn refusals_change_nothing(db: Db) {
+    synced(&db).await;
+    db.store
+        .apply(&change(19, 1, 7.0, "a"))
+        .await
+        .expect("apply");
+    let stranger = actor("stranger");
+    db.store
+        .record_refusal(19, Some(1), &stranger, "/update 19.1 999")
+        .await
+        .expect("refusal");
+    db.store
+        .record_refusal(99, None, &stranger, "/update 99 1")
+        .await
+        .expect("refusal of an unknown task");
+    assert_eq!(current(&db.store, 19, 1).await, Some(7.0));
+    assert_eq!(db.store.history(19, 10).await.expect("history").len(), 1);
+    assert_eq!(
+        count(
+            &db.store,
+            "SELECT COUNT(*) FROM audit WHERE kind = 'refused'"
+        )
+        .await,
+        2
+    );
+    // Refusals are not undoable updates.
+    assert_eq!(
+        db.store
+            .undo_last("telegram", "stranger", &stranger, None)
+            .await
+            .expect("undo"),
+        UndoOutcome::NothingToUndo
+    );
+}
+
+async fn officers(db: Db) {
+    let admin = Actor {
+        channel: "console".into(),
+        user_id: "root".into(),
+        name: "Admin".into(),
+    };
+    db.store
+        .grant("telegram", "42", &[19, 5, 19], &admin)
+        .await
+        .expect("grant");
+    db.store
+        .grant("wechat", "o_abc", &[], &admin)
+        .await
+        .expect("grant");
+    let officer = db
+        .store
+        .officer("telegram", "42")
+        .await
+        .expect("officer")
+        .expect("granted");
+    assert_eq!(officer.tasks, vec![5, 19]);
+    assert_eq!(officer.granted_by, "Admin (console:root)");
+    assert!(officer.granted_at > 0);
+    // Same id on another channel is someone else.
+    assert_eq!(
+        db.store.officer("wechat", "42").await.expect("officer"),
+        None
+    );
+
+    // A new grant replaces the old one.
+    db.store
+        .grant("telegram", "42", &[], &admin)
+        .await
+        .expect("grant");
+    let all = db.store.officers().await.expect("officers");
+    let ids: Vec<(&str, &str, &[u32])> = all
+        .iter()
+        .map(|o| (o.channel.as_str(), o.user_id.as_str(), o.tasks.as_slice()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![("telegram", "42", &[][..]), ("wechat", "o_abc", &[][..])]
+    );
+
+    assert!(db.store.revoke("telegram", "42").await.expect("revoke"));
+    assert!(!db.store.revoke("telegram", "42").await.expect("revoke"));
+    assert_eq!(
+        db.store.officer("telegram", "42").await.expect("officer"),
+        None
+    );
+    assert_eq!(db.store.officers().await.expect("officers").len(), 1);
+}
+
+async fn subscriptions_queue_notifications(db: Db) {
+    synced(&db).await;
+    let s = &db.store;
+    assert!(
+        s.subscribe("telegram", "c1", Some(19), Lang::Zh)
+            .await
+            .expect("sub")
+    );
+    assert!(
+        !s.subscribe("telegram", "c1", Some(19), Lang::Zh)
+            .await
+            .expect("sub")
+    );
+    assert!(
+        s.subscribe("telegram", "c2", None, Lang::En)
+            .await
+            .expect("sub")
+    );
+    assert!(
+        s.subscribe("wechat", "c3", Some(5), Lang::Zh)
+            .await
+            .expect("sub")
+    );
+    // Subscribed to task 19 and to everything: notified once.
+    assert!(
+        s.subscribe("telegram", "c4", Some(19), Lang::Zh)
+            .await
+            .expect("sub")
+    );
+    assert!(
+        s.subscribe("telegram", "c4", None, Lang::En)
+            .await
+            .expect("sub")
+    );
+    assert_eq!(
+        s.subscriptions("telegram", "c4").await.expect("subs"),
+        vec![None, Some(19)]
+    );
+    assert!(
+        s.subscriptions("telegram", "nobody")
+            .await
+            .expect("subs")
+            .is_empty()
+    );
+
+    let mut update = change(19, 1, 3.0, "a");
+    update.notification = Some(("道路进展：3公里".into(), "Roads: 3 km".into()));
+    s.apply(&update).await.expect("apply");
+    s.apply(&change(19, 1, 4.0, "a"))
+        .await
+        .expect("apply, no notification");
+    assert_eq!(s.outbox_len("telegram").await.expect("len"), 3);
+    assert_eq!(s.outbox_len("wechat").await.expect("len"), 0);
+    let items = s.claim_outbox("telegram", 10, 60_000).await.expect("claim");
+    let mut got: Vec<(String, String)> = items
+        .iter()
+        .map(|i| (i.chat_id.clone(), i.text.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("c1".to_string(), "道路进展：3公里".to_string()),
+            ("c2".to_string(), "Roads: 3 km".to_string()),
+            ("c4".to_string(), "Roads: 3 km".to_string()),
+        ]
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i.channel == "telegram" && i.attempts == 0)
+    );
+    assert!(items.windows(2).all(|w| w[0].id < w[1].id));
+
+    // An undo notifies too; task 5 subscribers hear only about task 5.
+    let undone = s
+        .undo_last(
+            "telegram",
+            "a",
+            &actor("a"),
+            Some(("撤销".into(), "Undone".into())),
+        )
+        .await
+        .expect("undo");
+    assert!(matches!(undone, UndoOutcome::Undone(..)));
+    assert_eq!(s.outbox_len("telegram").await.expect("len"), 6);
+    assert_eq!(s.outbox_len("wechat").await.expect("len"), 0);
+    let mut five = change(5, 1, 2.0, "a");
+    five.notification = Some(("养老".into(), "Care".into()));
+    s.apply(&five).await.expect("apply");
+    let wechat = s.claim_outbox("wechat", 10, 60_000).await.expect("claim");
+    assert_eq!(wechat.len(), 1);
+    assert_eq!(
+        (wechat[0].chat_id.as_str(), wechat[0].text.as_str()),
+        ("c3", "养老")
+    );
+    assert_eq!(s.outbox_len("telegram").await.expect("len"), 8);
+
+    // Unsubscribing.
+    assert!(
+        s.unsubscribe("telegram", "c4", Some(19))
+            .await
+            .expect("unsub")
+    );
+    assert!(
+        !s.unsubscribe("telegram", "c4", Some(19))
+            .await
+            .expect("unsub")
+    );
+    assert!(
+        s.subscribe("telegram", "c4", Some(5), Lang::En)
+            .await
+            .expect("sub")
+    );
+    assert!(
+        s.unsubscribe("telegram", "c4", None)
+            .await
+            .expect("unsub all")
+    );
+    assert!(
+        s.subscriptions("telegram", "c4")
+            .await
+            .expect("subs")
+            .is_empty()
+    );
+    assert!(
+        !s.unsubscribe("telegram", "c4", None)
+            .await
+            .expect("unsub all")
+    );
+    // A chat that blocked the bot: subscriptions and queued messages go.
+    let queued_c1 = 2; // the apply and the undo
+    assert_eq!(
+        s.unsubscribe_chat("telegram", "c1").await.expect("forget"),
+        1
+    );
+    assert_eq!(s.outbox_len("telegram").await.expect("len"), 8 - queued_c1);
+    assert!(
+        s.subscriptions("telegram", "c1")
+            .await
+            .expect("subs")
+            .is_empty()
+    );
+}
+
+async fn concurrent_claimers_never_share_rows(db: Db) {
+    synced(&db).await;
+    const CHATS: usize = 40;
+    for i in 0..CHATS {
+        db.store
+            .subscribe("telegram", &format!("chat{i}"), None, Lang::Zh)
+            .await
+            .expect("sub");
+    }
+    let mut update = change(19, 1, 1.0, "a");
+    update.notification = Some(("进展".into(), "Progress".into()));
+    db.store.apply(&update).await.expect("apply");
+    assert_eq!(
+        db.store.outbox_len("telegram").await.expect("len"),
+        CHATS as i64
+    );
+
+    let stores = [db.store.clone(), db.open().await, db.store.clone()];
+    let mut handles = Vec::new();
+    for store in stores {
+        handles.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim_outbox("telegram", 3, 60_000)
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|i| i.id));
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for handle in handles {
+        let ids = handle.await.expect("join");
+        total += ids.len();
+        seen.extend(ids);
+    }
+    assert_eq!(total, CHATS, "a row was claimed twice");
+    assert_eq!(seen.len(), CHATS);
+}
+
+async fn retry_complete_and_lease_expiry(db: Db) {
+    synced(&db).await;
+    let s = &db.store;
+    s.subscribe("telegram", "c1", None, Lang::En)
+        .await
+        .expect("sub");
+    s.subscribe("telegram", "c2", None, Lang::En)
+        .await
+        .expect("sub");
+    let mut update = change(19, 1, 1.0, "a");
+    update.notification = Some(("进展".into(), "Progress".into()));
+    s.apply(&update).await.expect("apply");
+
+    let items = s.claim_outbox("telegram", 1, 60_000).await.expect("claim");
+    assert_eq!(items.len(), 1);
+    let first = items[0].clone();
+    // Leased: the next claim gets the other row, then nothing.
+    let other = s.claim_outbox("telegram", 5, 60_000).await.expect("claim");
+    assert_eq!(other.len(), 1);
+    assert!(other[0].id > first.id);
+    assert!(
+        s.claim_outbox("telegram", 5, 60_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+
+    // Retry now: due again, with the attempt counted.
+    s.retry_outbox(first.id, 0).await.expect("retry");
+    let again = s.claim_outbox("telegram", 5, 60_000).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (first.id, 1));
+    // Retry later: not due yet, still queued.
+    s.retry_outbox(first.id, 60_000).await.expect("retry");
+    assert!(
+        s.claim_outbox("telegram", 5, 60_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert_eq!(s.outbox_len("telegram").await.expect("len"), 2);
+
+    // A short lease that expires (its sender died) makes the row claimable again.
+    s.retry_outbox(first.id, 0).await.expect("retry");
+    let leased = s.claim_outbox("telegram", 5, 100).await.expect("claim");
+    assert_eq!(leased.len(), 1);
+    assert!(
+        s.claim_outbox("telegram", 5, 100)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let reclaimed = s.claim_outbox("telegram", 5, 60_000).await.expect("claim");
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!((reclaimed[0].id, reclaimed[0].attempts), (first.id, 3));
+
+    s.complete_outbox(first.id).await.expect("complete");
+    s.drop_outbox(other[0].id).await.expect("drop");
+    assert_eq!(s.outbox_len("telegram").await.expect("len"), 0);
+    // Completing twice is harmless.
+    s.complete_outbox(first.id).await.expect("complete again");
+}
+
+async fn unanswered_top(db: Db) {
+    let s = &db.store;
+    for q in [
+        "How are the roads?",
+        "  how are the ROADS?  ",
+        "how  are the roads?",
+    ] {
+        s.record_unanswered("telegram", "u1", q)
+            .await
+            .expect("record");
+    }
+    for q in ["什么时候完工", "什么时候完工", "other", "   "] {
+        s.record_unanswered("wechat", "u2", q)
+            .await
+            .expect("record");
+    }
+    // Asked later than "other", as often: listed before it.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let long = "长".repeat(600);
+    s.record_unanswered("wechat", "u2", &long)
+        .await
+        .expect("record");
+    let top = s.top_unanswered(10).await.expect("top");
+    let summary: Vec<(&str, i64)> = top.iter().map(|(q, n, _)| (q.as_str(), *n)).collect();
+    assert_eq!(summary[0], ("how are the roads?", 3));
+    assert_eq!(summary[1], ("什么时候完工", 2));
+    assert_eq!(summary.len(), 4, "blank questions are not recorded");
+    assert_eq!(summary[2].0.chars().count(), 500, "cut to 500 characters");
+    assert_eq!(summary[3], ("other", 1));
+    assert!(top.iter().all(|(_, _, at)| *at > 0));
+    assert_eq!(s.top_unanswered(1).await.expect("top").len(), 1);
+}
+
+async fn feedback(db: Db) {
+    let s = &db.store;
+    s.record_feedback("telegram", "u1", "policy-1", true)
+        .await
+        .expect("vote");
+    s.record_feedback("telegram", "u1", "policy-1", true)
+        .await
+        .expect("vote again");
+    s.record_feedback("telegram", "u2", "policy-1", false)
+        .await
+        .expect("vote");
+    s.record_feedback("wechat", "u1", "policy-1", true)
+        .await
+        .expect("vote");
+    s.record_feedback("telegram", "u1", "task-19", true)
+        .await
+        .expect("vote");
+    s.record_feedback("telegram", "u1", "task-19", false)
+        .await
+        .expect("change vote");
+    assert_eq!(
+        s.feedback_counts().await.expect("counts"),
+        vec![
+            ("policy-1".to_string(), 2, 1),
+            ("task-19".to_string(), 0, 1)
+        ]
+    );
+}
+
+async fn first_seen_dedups(db: Db) {
+    let s = &db.store;
+    assert!(s.first_seen("wechat", "msg-1").await.expect("seen"));
+    assert!(!s.first_seen("wechat", "msg-1").await.expect("seen"));
+    assert!(s.first_seen("telegram", "msg-1").await.expect("seen"));
+    // Concurrent redeliveries: exactly one is new.
+    let other = db.open().await;
+    let (x, y) = tokio::join!(
+        s.first_seen("wechat", "msg-2"),
+        other.first_seen("wechat", "msg-2")
+    );
+    assert!(x.expect("seen") ^ y.expect("seen"));
+    let far_future = i64::MAX;
+    assert_eq!(s.forget_seen_before(far_future).await.expect("forget"), 3);
+    assert!(s.first_seen("wechat", "msg-1").await.expect("seen"));
+}
+
+async fn persists_across_reopening(db: Db) {
+    synced(&db).await;
+    let admin = actor("admin");
+    db.store
+        .apply(&change(19, 1, 8.5, "a"))
+        .await
+        .expect("apply");
+    db.store
+        .grant("telegram", "a", &[19], &admin)
+        .await
+        .expect("grant");
+    db.store
+        .subscribe("telegram", "c1", Some(19), Lang::En)
+        .await
+        .expect("sub");
+    db.store.close().await;
+
+    let reopened = db.open().await;
+    assert_eq!(current(&reopened, 19, 1).await, Some(8.5));
+    assert_eq!(reopened.history(19, 10).await.expect("history").len(), 1);
+    assert_eq!(
+        reopened
+            .officer("telegram", "a")
+            .await
+            .expect("officer")
+            .map(|o| o.tasks),
+        Some(vec![19])
+    );
+    assert_eq!(
+        reopened
+            .subscriptions("telegram", "c1")
+            .await
+            .expect("subs"),
+        vec![Some(19)]
+    );
+    // The reopened store keeps working, undo included.
+    assert!(matches!(
+        reopened.undo_last("telegram", "a", &actor("a"), None).await,
+        Ok(UndoOutcome::Undone(..))
+    ));
+    if db.backend == Backend::Sqlite {
+        assert!(db.url.starts_with("sqlite://"));
+    }
+}
+
+// ---- SQLite only ------------------------------------------------------------------------------
+
+/// The durability settings: WAL with synchronous=FULL (a commit that returned survives power
+/// loss), foreign keys on, and a busy timeout so writers queue instead of failing.
+#[tokio::test]
+async fn sqlite_pragmas() {
+    run(Backend::Sqlite, |db: Db| async move {
+        // The whole `db`, not just the store: its temporary directory must outlive the test.
+        let db = db;
+        let Store::Sqlite(pool) = &db.store else {
+            panic!("expected SQLite");
+        };
+        let mut conn = pool.acquire().await.expect("connection");
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("journal_mode");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("synchronous");
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("foreign_keys");
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("busy_timeout");
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, 2, "FULL");
+        assert_eq!(foreign_keys, 1);
+        assert_eq!(busy, 5000);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sqlite_url_forms() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("plain.db");
+    let store = Store::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .expect("sqlite:PATH");
+    assert!(path.exists(), "the file is created");
+    store.close().await;
+
+    let memory = Store::connect("sqlite::memory:").await.expect("in memory");
+    memory
+        .sync_catalogue(&catalogue(1.0, "Roads"))
+        .await
+        .expect("sync");
+    memory.apply(&change(19, 1, 0.5, "a")).await.expect("apply");
+    assert_eq!(current(&memory, 19, 1).await, Some(0.5));
+    assert_eq!(memory.backend(), "sqlite");
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_without_leaking_passwords() {
+    for url in ["mysql://user:secret@db/minsheng", "minsheng.db", ""] {
+        match Store::connect(url).await {
+            Err(StoreError::Url(shown)) => assert!(!shown.contains("secret"), "{shown}"),
+            other => panic!("{url}: expected StoreError::Url, got {other:?}"),
+        }
+    }
+}
