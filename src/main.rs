@@ -87,7 +87,6 @@ fn main() -> anyhow::Result<()> {
             let bot = Bot::new(knowledge);
             let report = minsheng::eval::run(bot.matcher(), &cases);
             if quiet {
-                report.failures.len();
                 println!(
                     "correct {:.1}%  wrong {:.1}%  refused {:.1}%",
                     report.correct_pct(),

@@ -11,8 +11,6 @@
 
 pub mod normalize;
 
-use std::collections::hash_map::Entry as MapEntry;
-
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -46,8 +44,10 @@ const BODY_MIN_WEIGHT: f32 = 6.0;
 const QUERY_MIN_WEIGHT: f32 = 2.0;
 /// How much more a Latin word weighs than one Chinese character.
 const WORD_WEIGHT: f32 = 1.6;
-/// Postings longer than this are too common to help find candidates (they still score).
-const MAX_POSTINGS: usize = 4096;
+/// Postings longer than this are too common to help find candidates (they still count in
+/// phrasing coverage). Lone characters are weak evidence and get a shorter leash.
+const MAX_POSTINGS: usize = 2048;
+const MAX_LONE_HAN_POSTINGS: usize = 64;
 /// Phrasings scored in full per message.
 const TOP_PHRASINGS: usize = 24;
 
@@ -99,8 +99,18 @@ enum Field {
 struct Phrasing {
     entry: u32,
     field: Field,
-    tokens: Vec<(Token, f32)>,
+    tokens: Vec<PhrasingToken>,
     total: f32,
+}
+
+/// A phrasing's token with what phrasing coverage looks up, computed once at load.
+struct PhrasingToken {
+    weight: f32,
+    han: bool,
+    key: u64,
+    /// Bigrams with the left and right neighbours, by glyph and by sound (0 = none).
+    exact: [u64; 2],
+    sound: [u64; 2],
 }
 
 struct EntryMeta {
@@ -238,8 +248,29 @@ impl Matcher {
         m.idf_unknown = ((n + 1.0) / 0.5).ln();
 
         for (entry, field, tokens) in raw {
-            let weighted: Vec<(Token, f32)> = tokens.iter().map(|t| (*t, m.weight(t))).collect();
-            let total = weighted.iter().map(|(_, w)| w).sum();
+            let weighted: Vec<PhrasingToken> = tokens
+                .iter()
+                .enumerate()
+                .map(|(j, t)| {
+                    let han = t.kind == TokenKind::Han;
+                    let pair = |a: Option<&Token>, b: Option<&Token>| match (a, b) {
+                        (Some(a), Some(b)) if han && a.kind == b.kind => {
+                            (bigram(a.key, b.key), sound_bigram(a.sound, b.sound))
+                        }
+                        _ => (0, 0),
+                    };
+                    let left = pair(j.checked_sub(1).and_then(|k| tokens.get(k)), Some(t));
+                    let right = pair(Some(t), tokens.get(j + 1));
+                    PhrasingToken {
+                        weight: m.weight(t),
+                        han,
+                        key: t.key,
+                        exact: [left.0, right.0],
+                        sound: [left.1, right.1],
+                    }
+                })
+                .collect();
+            let total = weighted.iter().map(|t| t.weight).sum();
             let id = m.phrasings.len() as u32;
             let mut feats = features(&tokens);
             feats.sort_unstable();
@@ -492,43 +523,34 @@ impl Matcher {
         if n == 0 || q.total <= 0.0 {
             return Vec::new();
         }
-        // Per phrasing: matched query weight, with the best credit of the token being visited
-        // (so a token matched by bigram is not counted again as a lone character).
-        let mut acc: FxHashMap<u32, (f32, usize, f32)> = FxHashMap::default();
-        // Per entry: the best credit of every query token over all the entry's phrasings.
-        let mut cover: FxHashMap<u32, Vec<f32>> = FxHashMap::default();
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.prepare(self.phrasings.len(), self.entries.len());
+            let result = self.score_with(q, scratch);
+            scratch.reset();
+            result
+        })
+    }
+
+    fn score_with(&self, q: &Query, scratch: &mut Scratch) -> Vec<(u32, f32)> {
+        let n = q.content.len();
         let mut visit = |postings: Option<&Vec<u32>>, i: usize, w: f32, credit: f32| {
             let Some(list) = postings else { return };
-            if list.len() > MAX_POSTINGS {
+            let cap = if credit == CREDIT_LONE_HAN {
+                MAX_LONE_HAN_POSTINGS
+            } else {
+                MAX_POSTINGS
+            };
+            if list.len() > cap {
                 return;
             }
             for &p in list {
-                match acc.entry(p) {
-                    MapEntry::Occupied(mut o) => {
-                        let (sum, last, best) = o.get_mut();
-                        if *last == i {
-                            if credit > *best {
-                                *sum += w * (credit - *best);
-                                *best = credit;
-                            }
-                        } else {
-                            *sum += w * credit;
-                            *last = i;
-                            *best = credit;
-                        }
-                    }
-                    MapEntry::Vacant(v) => {
-                        v.insert((w * credit, i, credit));
-                    }
-                }
                 let ph = &self.phrasings[p as usize];
                 let c = if ph.field == Field::Body {
                     credit * BODY_FACTOR
                 } else {
                     credit
                 };
-                let slots = cover.entry(ph.entry).or_insert_with(|| vec![0.0; n]);
-                slots[i] = slots[i].max(c);
+                scratch.visit(p, ph.entry, i as u32, n, w, credit, c);
             }
         };
         let c = &q.content;
@@ -567,20 +589,28 @@ impl Matcher {
             }
         }
 
-        let mut ranked: Vec<(u32, f32)> = acc.into_iter().map(|(p, (s, _, _))| (p, s)).collect();
-        ranked.sort_by(|a, b| {
+        let mut ranked: Vec<(u32, f32)> = scratch
+            .touched
+            .iter()
+            .map(|&p| (p, scratch.acc[p as usize].sum))
+            .collect();
+        let order = |a: &(u32, f32), b: &(u32, f32)| {
             b.1.total_cmp(&a.1).then_with(|| {
                 let (pa, pb) = (&self.phrasings[a.0 as usize], &self.phrasings[b.0 as usize]);
                 pa.total.total_cmp(&pb.total).then(a.0.cmp(&b.0))
             })
-        });
-        ranked.truncate(TOP_PHRASINGS);
+        };
+        if ranked.len() > TOP_PHRASINGS {
+            ranked.select_nth_unstable_by(TOP_PHRASINGS - 1, order);
+            ranked.truncate(TOP_PHRASINGS);
+        }
+        ranked.sort_unstable_by(order);
 
+        let c = &q.content;
         let entry_qc = |e: u32| -> (f32, f32) {
-            cover.get(&e).map_or((0.0, 0.0), |slots| {
-                let matched: f32 = slots.iter().zip(c).map(|(s, t)| s * t.1).sum();
-                ((matched / q.total).min(1.0), matched)
-            })
+            let slots = scratch.cover_of(e, n);
+            let matched: f32 = slots.iter().zip(c).map(|(s, t)| s * t.1).sum();
+            ((matched / q.total).min(1.0), matched)
         };
         let mut best: FxHashMap<u32, f32> = FxHashMap::default();
         for (p, phrasing_matched) in ranked {
@@ -606,37 +636,21 @@ impl Matcher {
         if ph.total <= 0.0 {
             return 0.0;
         }
-        let has = |k: u64| q.features.binary_search(&k).is_ok();
-        let t = &ph.tokens;
+        let has = |k: u64| k != 0 && q.features.binary_search(&k).is_ok();
         let mut matched = 0.0;
-        for (j, &(tok, w)) in t.iter().enumerate() {
-            let credit = if tok.kind == TokenKind::Han {
-                let mut c: f32 = 0.0;
-                for k in [j.checked_sub(1), (j + 1 < t.len()).then_some(j + 1)]
-                    .into_iter()
-                    .flatten()
-                {
-                    let o = t[k].0;
-                    if o.kind != TokenKind::Han {
-                        continue;
-                    }
-                    let (a, b) = if k < j { (o, tok) } else { (tok, o) };
-                    if has(bigram(a.key, b.key)) {
-                        c = c.max(CREDIT_BIGRAM);
-                    } else if has(sound_bigram(a.sound, b.sound)) {
-                        c = c.max(CREDIT_SOUND);
-                    }
-                }
-                if c == 0.0 && has(tok.key) {
-                    c = CREDIT_LONE_HAN;
-                }
-                c
-            } else if has(tok.key) {
-                1.0
+        for t in &ph.tokens {
+            let credit = if !t.han {
+                if has(t.key) { 1.0 } else { 0.0 }
+            } else if t.exact.iter().any(|&k| has(k)) {
+                CREDIT_BIGRAM
+            } else if t.sound.iter().any(|&k| has(k)) {
+                CREDIT_SOUND
+            } else if has(t.key) {
+                CREDIT_LONE_HAN
             } else {
                 0.0
             };
-            matched += w * credit;
+            matched += t.weight * credit;
         }
         matched / ph.total
     }
@@ -669,6 +683,98 @@ impl Matcher {
     /// Number of phrasings indexed (for diagnostics and benchmarks).
     pub fn phrasing_count(&self) -> usize {
         self.phrasings.len()
+    }
+}
+
+/// Per-thread buffers for scoring, sized to the base and reset after each message, so a
+/// message costs only the postings it touches (no allocation per phrasing).
+#[derive(Default)]
+struct Scratch {
+    acc: Vec<Acc>,
+    touched: Vec<u32>,
+    /// Entry → its row in `cover`, or `u32::MAX`.
+    entry_row: Vec<u32>,
+    entries_touched: Vec<u32>,
+    /// Best credit per query token, one row of `n` per touched entry.
+    cover: Vec<f32>,
+}
+
+#[derive(Clone, Copy)]
+struct Acc {
+    /// Matched query weight.
+    sum: f32,
+    /// The query token last credited, and its credit (a token counts once, at its best).
+    last: u32,
+    best: f32,
+}
+
+const UNTOUCHED: Acc = Acc {
+    sum: 0.0,
+    last: u32::MAX,
+    best: 0.0,
+};
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+impl Scratch {
+    fn prepare(&mut self, phrasings: usize, entries: usize) {
+        if self.acc.len() < phrasings {
+            self.acc.resize(phrasings, UNTOUCHED);
+        }
+        if self.entry_row.len() < entries {
+            self.entry_row.resize(entries, u32::MAX);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn visit(&mut self, p: u32, entry: u32, i: u32, n: usize, w: f32, credit: f32, cover: f32) {
+        let a = &mut self.acc[p as usize];
+        if a.last == u32::MAX {
+            self.touched.push(p);
+            *a = Acc {
+                sum: w * credit,
+                last: i,
+                best: credit,
+            };
+        } else if a.last == i {
+            if credit > a.best {
+                a.sum += w * (credit - a.best);
+                a.best = credit;
+            }
+        } else {
+            a.sum += w * credit;
+            a.last = i;
+            a.best = credit;
+        }
+        let row = &mut self.entry_row[entry as usize];
+        if *row == u32::MAX {
+            *row = self.entries_touched.len() as u32;
+            self.entries_touched.push(entry);
+            self.cover.resize(self.cover.len() + n, 0.0);
+        }
+        let slot = &mut self.cover[*row as usize * n + i as usize];
+        *slot = slot.max(cover);
+    }
+
+    fn cover_of(&self, entry: u32, n: usize) -> &[f32] {
+        match self.entry_row.get(entry as usize) {
+            Some(&row) if row != u32::MAX => &self.cover[row as usize * n..(row as usize + 1) * n],
+            _ => &[],
+        }
+    }
+
+    fn reset(&mut self) {
+        for &p in &self.touched {
+            self.acc[p as usize] = UNTOUCHED;
+        }
+        for &e in &self.entries_touched {
+            self.entry_row[e as usize] = u32::MAX;
+        }
+        self.touched.clear();
+        self.entries_touched.clear();
+        self.cover.clear();
     }
 }
 
@@ -783,7 +889,7 @@ impl PhraseTable {
     }
 
     /// Rewrites or tags every occurrence, longest phrase first, left to right.
-    fn apply(&self, tokens: Vec<RawToken>) -> Vec<RawToken> {
+    fn apply(&self, mut tokens: Vec<RawToken>) -> Vec<RawToken> {
         if self.by_first.is_empty() {
             return tokens;
         }
@@ -807,15 +913,20 @@ impl PhraseTable {
                     i += p.len();
                 }
                 Some((p, Action::Mark(role))) => {
-                    for t in &tokens[i..i + p.len()] {
-                        let mut t = t.clone();
+                    for t in &mut tokens[i..i + p.len()] {
                         t.token.role = *role;
-                        out.push(t);
+                        out.push(RawToken {
+                            token: t.token,
+                            word: t.word.take(),
+                        });
                     }
                     i += p.len();
                 }
                 None => {
-                    out.push(tokens[i].clone());
+                    out.push(RawToken {
+                        token: tokens[i].token,
+                        word: tokens[i].word.take(),
+                    });
                     i += 1;
                 }
             }

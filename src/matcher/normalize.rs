@@ -96,42 +96,48 @@ pub fn is_han(c: char) -> bool {
         0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2EBEF | 0xF900..=0xFAFF | 0x30000..=0x3134F)
 }
 
-/// Pinyin without tone, folded for the slips pinyin typists and south-western speakers make:
-/// zh/ch/sh ↔ z/c/s, -ng ↔ -n, n ↔ l, f ↔ h.
-fn fuzzy_pinyin(c: char) -> Option<String> {
+/// Pinyin without tone split into initial and final, folded for the slips pinyin typists and
+/// south-western speakers make: zh/ch/sh ↔ z/c/s, n ↔ l, f ↔ h, -ng ↔ -n. Slices of static
+/// tables: no allocation on the hot path.
+fn fuzzy_pinyin(c: char) -> Option<(&'static str, &'static str)> {
     let plain = c.to_pinyin()?.plain();
-    let mut s = plain.replace('ü', "v");
-    for (from, to) in [("zh", "z"), ("ch", "c"), ("sh", "s")] {
-        if let Some(rest) = s.strip_prefix(from) {
-            s = format!("{to}{rest}");
-        }
+    let split = plain
+        .find(['a', 'e', 'i', 'o', 'u', 'ü', 'v'])
+        .unwrap_or(plain.len());
+    let (initial, fin) = plain.split_at(split);
+    let initial = match initial {
+        "zh" => "z",
+        "ch" => "c",
+        "sh" => "s",
+        "n" => "l",
+        "f" => "h",
+        other => other,
+    };
+    let fin = fin
+        .strip_suffix('g')
+        .filter(|f| f.ends_with('n'))
+        .unwrap_or(fin);
+    Some((initial, fin))
+}
+
+fn hash_parts(tag: u64, parts: &[&str]) -> u64 {
+    let mut h = FxHasher::default();
+    for p in parts {
+        h.write(p.as_bytes());
     }
-    if let Some(rest) = s.strip_prefix('n') {
-        s = format!("l{rest}");
-    }
-    if let Some(rest) = s.strip_prefix('f') {
-        s = format!("h{rest}");
-    }
-    if s.ends_with("ng") {
-        s.pop();
-    }
-    Some(s)
+    h.write_u8(0xff);
+    (tag << TAG_SHIFT) | (h.finish() & LOW)
 }
 
 fn han_token(c: char) -> Token {
     let key = (TAG_HAN << TAG_SHIFT) | c as u64;
-    let pinyin = fuzzy_pinyin(c);
-    let sound = pinyin
-        .as_deref()
-        .map(|p| hash_str(TAG_SOUND, p))
-        .unwrap_or(key);
-    let rime = pinyin
-        .as_deref()
-        .map(|p| {
-            let initial = p.find(['a', 'e', 'i', 'o', 'u', 'v']).unwrap_or(0);
-            hash_str(TAG_RIME, &p[initial..])
-        })
-        .unwrap_or(key);
+    let (sound, rime) = match fuzzy_pinyin(c) {
+        Some((initial, fin)) => (
+            hash_parts(TAG_SOUND, &[initial, fin]),
+            hash_parts(TAG_RIME, &[fin]),
+        ),
+        None => (key, key),
+    };
     Token {
         key,
         sound,
