@@ -86,6 +86,27 @@ fn bench(c: &mut Criterion) {
     let real = Knowledge::load_dir(Path::new("faq")).expect("faq/ loads");
     let qs = questions();
     let mut group = c.benchmark_group("matcher");
+    // Baseline for ratios on a noisy machine: the naive matcher — normalised Levenshtein of the
+    // question against every entry's titles, best wins (what a rapidfuzz script does).
+    let titles: Vec<(String, String)> = real
+        .entries
+        .iter()
+        .map(|e| (e.title.zh.clone(), e.title.en.to_lowercase()))
+        .collect();
+    let mut j = 0;
+    group.bench_function("baseline_strsim_titles/per_question", |b| {
+        b.iter(|| {
+            j = (j + 1) % qs.len();
+            let q = black_box(&qs[j]).to_lowercase();
+            titles
+                .iter()
+                .map(|(zh, en)| {
+                    strsim::normalized_levenshtein(&q, zh)
+                        .max(strsim::normalized_levenshtein(&q, en))
+                })
+                .fold(0.0_f64, f64::max)
+        })
+    });
     for (name, knowledge) in [
         ("real", real.clone()),
         ("generated_10k", generated(&real, 10_000)),

@@ -564,18 +564,14 @@ impl Matcher {
                             continue;
                         }
                         let (a, b) = if j < i { (o, t) } else { (t, o) };
-                        visit(
-                            self.postings.get(&bigram(a.key, b.key)),
-                            i,
-                            w,
-                            CREDIT_BIGRAM,
-                        );
-                        visit(
-                            self.postings.get(&sound_bigram(a.sound, b.sound)),
-                            i,
-                            w,
-                            CREDIT_SOUND,
-                        );
+                        let exact = self.postings.get(&bigram(a.key, b.key));
+                        visit(exact, i, w, CREDIT_BIGRAM);
+                        // Every phrasing with the bigram also has its sound: an equally long
+                        // list is the same list, and would add nothing.
+                        let sound = self.postings.get(&sound_bigram(a.sound, b.sound));
+                        if sound.map(Vec::len) != exact.map(Vec::len) {
+                            visit(sound, i, w, CREDIT_SOUND);
+                        }
                         // A character the base never uses is likely a slip: it still counts a
                         // little where its neighbour is right and it rhymes.
                         if !self.idf.contains_key(&t.key) {

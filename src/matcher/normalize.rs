@@ -167,8 +167,17 @@ fn number_token(digits: &str) -> Token {
 
 /// Folds width, case and script: what every comparison starts from.
 pub fn fold(text: &str) -> String {
-    let nfkc: String = text.nfkc().flat_map(char::to_lowercase).collect();
-    fast2s::convert(&nfkc)
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    // Most messages are already in NFKC form; the quick check spares the full normalisation.
+    let lower: String = match unicode_normalization::is_nfkc_quick(text.chars()) {
+        unicode_normalization::IsNormalized::Yes => {
+            text.chars().flat_map(char::to_lowercase).collect()
+        }
+        _ => text.nfkc().flat_map(char::to_lowercase).collect(),
+    };
+    fast2s::convert(&lower)
 }
 
 /// Splits folded text into tokens. Stemming is left to the caller (see [`Stemmer`]).
