@@ -45,8 +45,9 @@ const QUERY_MIN_WEIGHT: f32 = 2.0;
 /// How much more a Latin word weighs than one Chinese character.
 const WORD_WEIGHT: f32 = 1.6;
 /// Postings longer than this are too common to help find candidates (they still count in
-/// phrasing coverage). Lone characters are weak evidence and get a shorter leash.
-const MAX_POSTINGS: usize = 2048;
+/// phrasing coverage); in a large base they would dominate the cost. Lone characters are weak
+/// evidence and get a shorter leash.
+const MAX_POSTINGS: usize = 512;
 const MAX_LONE_HAN_POSTINGS: usize = 64;
 /// Phrasings scored in full per message.
 const TOP_PHRASINGS: usize = 24;
