@@ -423,9 +423,12 @@ impl Matcher {
     }
 
     fn analyse(&self, text: &str) -> Vec<RawToken> {
-        let raw = tokenize(text, &self.stemmer);
-        let raw = self.synonyms.apply(raw);
-        self.roles.apply(raw)
+        self.apply_lexicon(tokenize(text, &self.stemmer))
+    }
+
+    /// Synonyms to their canonical form, then fillers and intent cues tagged.
+    fn apply_lexicon(&self, raw: Vec<RawToken>) -> Vec<RawToken> {
+        self.roles.apply(self.synonyms.apply(raw))
     }
 
     /// Like [`Matcher::analyse`], correcting misspelt English words first, so that synonyms
@@ -455,8 +458,7 @@ impl Matcher {
                 rt.token.fuzzy = true;
             }
         }
-        let raw = self.synonyms.apply(raw);
-        (self.roles.apply(raw), lang)
+        (self.apply_lexicon(raw), lang)
     }
 
     fn weight(&self, t: &Token) -> f32 {
@@ -675,11 +677,6 @@ impl Matcher {
             out.push_str(&format!("  {} {:.3}\n", self.entries[*e as usize].id, s));
         }
         out
-    }
-
-    /// Number of phrasings indexed (for diagnostics and benchmarks).
-    pub fn phrasing_count(&self) -> usize {
-        self.phrasings.len()
     }
 }
 
