@@ -1,13 +1,16 @@
 //! minsheng — a bilingual chat bot for Chongqing High-tech Zone's key livelihood projects.
 //!
-//! Data flows one way: a channel (console, Telegram, …) turns a message into an
-//! [`core::Incoming`], the [`core::Bot`] decides the replies using the [`knowledge`] base, the
-//! [`matcher`] and progress records, and the channel renders them. See `ARCHITECTURE.md`.
+//! Data flows one way: a channel (console, Telegram, WeChat) turns a message into a
+//! [`core::Message`], the [`core::Core`] decides the replies using the [`knowledge`] base, the
+//! [`matcher`], [`progress`] and the [`store`], and the channel renders them. See
+//! `ARCHITECTURE.md`.
 
+pub mod console;
 pub mod core;
 pub mod eval;
 pub mod knowledge;
 pub mod matcher;
+pub mod progress;
 pub mod store;
 pub mod units;
 

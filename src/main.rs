@@ -1,14 +1,17 @@
 //! The `minsheng` command line: run a channel, or ask and evaluate the matcher.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use minsheng::core::Bot;
+use minsheng::Lang;
+use minsheng::console::{self, ConsoleUser};
+use minsheng::core::{Admins, Answers, Core, Input, Message, Sender};
 use minsheng::knowledge::Knowledge;
+use minsheng::store::Store;
 
 #[derive(Parser)]
 #[command(name = "minsheng", version, about = "重庆高新区民生实事 chat bot")]
@@ -16,12 +19,36 @@ struct Cli {
     /// Directory of the knowledge base.
     #[arg(long, env = "FAQ_DIR", default_value = "faq", global = true)]
     faq: PathBuf,
+    /// Where progress, officers and subscriptions are kept: sqlite://FILE or postgres://…
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://minsheng.db",
+        global = true,
+        hide_env_values = true
+    )]
+    database_url: String,
+    /// Administrators: comma-separated ids (`123`, or `telegram:123`, `wechat:OPENID`).
+    #[arg(long, env = "ADMIN_IDS", default_value = "", global = true)]
+    admin_ids: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Talk to the bot in this terminal (or line by line from a pipe), no token needed.
+    Console {
+        /// Your user id here; with it in ADMIN_IDS you can try the officer commands.
+        #[arg(long, default_value = "console")]
+        user: String,
+        /// Your name, as the audit trail shows it.
+        #[arg(long, default_value = "console user")]
+        name: String,
+        /// Reply language for commands (questions are answered in their own language).
+        #[arg(long, value_parser = ["zh", "en"])]
+        lang: Option<String>,
+    },
     /// Answer one question, exactly as a resident would see it.
     Ask {
         /// The question.
@@ -48,18 +75,68 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // A missing .env is normal; a broken one is worth stopping for.
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => return Err(anyhow::anyhow!(".env could not be read: {e}")),
+    }
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let knowledge = Knowledge::load_dir(&cli.faq)
         .map_err(|e| anyhow::anyhow!("the knowledge base has a mistake: {e}"))?;
     let knowledge = Arc::new(knowledge);
     match cli.command {
+        Command::Console { user, name, lang } => {
+            let lang = lang
+                .as_deref()
+                .map(|l| if l == "en" { Lang::En } else { Lang::Zh });
+            let runtime = runtime()?;
+            runtime.block_on(async {
+                let core = start_core(&cli.database_url, &cli.admin_ids, knowledge).await?;
+                let user = ConsoleUser {
+                    id: user,
+                    name,
+                    lang,
+                };
+                let interactive = std::io::stdin().is_terminal();
+                let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+                console::run(&core, &user, stdin, tokio::io::stdout(), interactive)
+                    .await
+                    .context("console")?;
+                core.store().close().await;
+                anyhow::Ok(())
+            })?;
+        }
         Command::Ask { question } => {
-            let bot = Bot::new(knowledge);
-            let reply = bot.ask(&question.join(" "));
-            println!("{}", reply.text);
+            let runtime = runtime()?;
+            runtime.block_on(async {
+                let core = start_core(&cli.database_url, &cli.admin_ids, knowledge).await?;
+                let msg = Message {
+                    sender: Sender {
+                        channel: console::CHANNEL,
+                        user_id: "ask".into(),
+                        name: "ask".into(),
+                        lang: None,
+                    },
+                    chat_id: "ask".into(),
+                    input: Input::Text(question.join(" ")),
+                };
+                for reply in core.handle(&msg).await {
+                    println!("{}", reply.text);
+                }
+                core.store().close().await;
+                anyhow::Ok(())
+            })?;
         }
         Command::Match { json: _, explain } => {
-            let bot = Bot::new(knowledge);
+            let bot = Answers::new(&knowledge);
             let stdin = std::io::stdin();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for line in stdin.lock().lines() {
@@ -84,7 +161,7 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let cases = minsheng::eval::parse(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let bot = Bot::new(knowledge);
+            let bot = Answers::new(&knowledge);
             let report = minsheng::eval::run(bot.matcher(), &cases);
             if quiet {
                 println!(
@@ -118,4 +195,26 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Opens the store (creating and migrating it), syncs the catalogue and builds the core.
+async fn start_core(
+    database_url: &str,
+    admin_ids: &str,
+    knowledge: Arc<Knowledge>,
+) -> anyhow::Result<Core> {
+    let admins = Admins::parse(admin_ids).map_err(anyhow::Error::msg)?;
+    let store = Store::connect(database_url)
+        .await
+        .context("opening the database (DATABASE_URL)")?;
+    Core::start(knowledge, store, admins)
+        .await
+        .context("syncing the task catalogue into the database")
 }

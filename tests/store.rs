@@ -5,130 +5,16 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use minsheng::Lang;
 use minsheng::knowledge::{Bilingual, Metric, Milestone, Task};
 use minsheng::store::{Actor, AuditKind, Change, Stage, Store, StoreError, UndoOutcome};
 use minsheng::units::Unit;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-const PG_ENV: &str = "MINSHENG_PG_URL";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Pg,
-}
-
-/// One test's private database, and the URL to open more pools on it.
-struct Db {
-    backend: Backend,
-    url: String,
-    store: Store,
-    /// Keeps the SQLite file alive for the test.
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Db {
-    /// Another, independent pool on the same database (as a second replica would have).
-    async fn open(&self) -> Store {
-        Store::connect(&self.url).await.expect("reconnect")
-    }
-}
-
-/// Runs `test` on a fresh database of `backend`. PostgreSQL tests are skipped (with a note)
-/// unless `MINSHENG_PG_URL` is set, and fail if it is set but the server is unreachable.
-async fn run<F, Fut>(backend: Backend, test: F)
-where
-    F: FnOnce(Db) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let url = format!("sqlite://{}", dir.path().join("minsheng.db").display());
-            let store = Store::connect(&url).await.expect("open SQLite");
-            test(Db {
-                backend,
-                url,
-                store,
-                _dir: Some(dir),
-            })
-            .await;
-        }
-        Backend::Pg => {
-            let Ok(base) = std::env::var(PG_ENV) else {
-                eprintln!(
-                    "skipping PostgreSQL test: set {PG_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
-                );
-                return;
-            };
-            let schema = unique_name();
-            let mut admin = PgConnection::connect(&base)
-                .await
-                .unwrap_or_else(|e| panic!("{PG_ENV} is set but PostgreSQL is unreachable: {e}"));
-            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&mut admin)
-                .await
-                .expect("create test schema");
-            let separator = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-            let store = Store::connect(&url).await.expect("open PostgreSQL");
-            // Spawned so that a failing test still gets its schema dropped.
-            let outcome = tokio::spawn(test(Db {
-                backend,
-                url,
-                store,
-                _dir: None,
-            }))
-            .await;
-            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&mut admin)
-                .await
-                .expect("drop test schema");
-            if let Err(e) = outcome {
-                match e.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    Err(e) => panic!("test task failed: {e}"),
-                }
-            }
-        }
-    }
-}
-
-fn unique_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "minsheng_test_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Generates `<name>::sqlite` and `<name>::pg` for each scenario `async fn <name>(Db)`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::run(super::Backend::Sqlite, super::$name).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn pg() {
-                    super::run(super::Backend::Pg, super::$name).await
-                }
-            }
-        )*
-    };
-}
+#[path = "common/db.rs"]
+mod db;
+use db::{Backend, Db, count, run};
 
 on_both_backends!(
     migrations_are_idempotent,
@@ -248,13 +134,6 @@ async fn state(store: &Store, task: u32, number: u32) -> minsheng::store::Metric
 }
 
 /// Rows of `table`, read directly (what the API does not expose).
-async fn count(store: &Store, sql: &'static str) -> i64 {
-    match store {
-        Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-        Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-    }
-    .expect("count")
-}
 
 // ---- scenarios --------------------------------------------------------------------------------
 
@@ -451,7 +330,7 @@ async fn undo(db: Db) {
     // The latest update goes first.
     let UndoOutcome::Undone(undo1, reverted) = db
         .store
-        .undo_last("telegram", "a", &a, None)
+        .undo_last("telegram", "a", &a, |_| None)
         .await
         .expect("undo")
     else {
@@ -468,7 +347,7 @@ async fn undo(db: Db) {
     // Then the one before (the undo row itself is not undone); the old note comes back.
     let UndoOutcome::Undone(undo2, reverted) = db
         .store
-        .undo_last("telegram", "a", &a, None)
+        .undo_last("telegram", "a", &a, |_| None)
         .await
         .expect("undo")
     else {
@@ -486,7 +365,7 @@ async fn undo(db: Db) {
         .expect("apply");
     let outcome = db
         .store
-        .undo_last("telegram", "a", &a, None)
+        .undo_last("telegram", "a", &a, |_| None)
         .await
         .expect("undo");
     assert_eq!(outcome, UndoOutcome::ChangedSince(first.clone()));
@@ -494,12 +373,12 @@ async fn undo(db: Db) {
 
     // Once b undoes theirs, a's first update is current again and can be undone.
     assert!(matches!(
-        db.store.undo_last("telegram", "b", &b, None).await,
+        db.store.undo_last("telegram", "b", &b, |_| None).await,
         Ok(UndoOutcome::Undone(..))
     ));
     let UndoOutcome::Undone(_, reverted) = db
         .store
-        .undo_last("telegram", "a", &a, None)
+        .undo_last("telegram", "a", &a, |_| None)
         .await
         .expect("undo")
     else {
@@ -509,7 +388,7 @@ async fn undo(db: Db) {
     assert_eq!(current(&db.store, 19, 1).await, None);
     assert_eq!(
         db.store
-            .undo_last("telegram", "a", &a, None)
+            .undo_last("telegram", "a", &a, |_| None)
             .await
             .expect("undo"),
         UndoOutcome::NothingToUndo
@@ -517,7 +396,7 @@ async fn undo(db: Db) {
     // Ids are per channel.
     assert_eq!(
         db.store
-            .undo_last("wechat", "b", &b, None)
+            .undo_last("wechat", "b", &b, |_| None)
             .await
             .expect("undo"),
         UndoOutcome::NothingToUndo
@@ -546,9 +425,11 @@ async fn concurrent_undos_revert_different_updates(db: Db) {
             .iter()
             .cloned()
             .map(|store| {
-                tokio::spawn(
-                    async move { store.undo_last("telegram", "a", &actor("a"), None).await },
-                )
+                tokio::spawn(async move {
+                    store
+                        .undo_last("telegram", "a", &actor("a"), |_| None)
+                        .await
+                })
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -620,7 +501,7 @@ async fn refusals_change_nothing(db: Db) {
     // Refusals are not undoable updates.
     assert_eq!(
         db.store
-            .undo_last("telegram", "stranger", &stranger, None)
+            .undo_last("telegram", "stranger", &stranger, |_| None)
             .await
             .expect("undo"),
         UndoOutcome::NothingToUndo
@@ -756,12 +637,9 @@ async fn subscriptions_queue_notifications(db: Db) {
 
     // An undo notifies too; task 5 subscribers hear only about task 5.
     let undone = s
-        .undo_last(
-            "telegram",
-            "a",
-            &actor("a"),
-            Some(("撤销".into(), "Undone".into())),
-        )
+        .undo_last("telegram", "a", &actor("a"), |_| {
+            Some(("撤销".into(), "Undone".into()))
+        })
         .await
         .expect("undo");
     assert!(matches!(undone, UndoOutcome::Undone(..)));
@@ -1051,7 +929,9 @@ async fn persists_across_reopening(db: Db) {
     );
     // The reopened store keeps working, undo included.
     assert!(matches!(
-        reopened.undo_last("telegram", "a", &actor("a"), None).await,
+        reopened
+            .undo_last("telegram", "a", &actor("a"), |_| None)
+            .await,
         Ok(UndoOutcome::Undone(..))
     ));
     if db.backend == Backend::Sqlite {

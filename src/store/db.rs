@@ -406,13 +406,14 @@ impl Store {
     /// Refuses with [`UndoOutcome::ChangedSince`], changing nothing, if the metric no longer
     /// shows that update's value and stage: someone else's later figure must not be silently
     /// thrown away. Calling it again reverts the user's previous update; undo rows themselves
-    /// are never undone. `notification` is queued as for [`Store::apply`], only if undone.
+    /// are never undone. `notification`, given the update being reverted, makes the text queued
+    /// as for [`Store::apply`]; it is called only if the undo happens.
     pub async fn undo_last(
         &self,
         channel: &str,
         user_id: &str,
         actor: &Actor,
-        notification: Option<(String, String)>,
+        notification: impl Fn(&AuditEntry) -> Option<(String, String)>,
     ) -> Result<UndoOutcome, StoreError> {
         let outcome = in_tx!(self, |tx, sql| {
             let mut outcome = None;
@@ -490,6 +491,7 @@ impl Store {
                     .bind(at)
                     .fetch_one(&mut *tx)
                     .await?;
+                let notification = notification(&reverted);
                 queue_notification!(tx, candidate.task, &notification, at);
                 let undo = AuditEntry {
                     id,

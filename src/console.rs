@@ -1,0 +1,123 @@
+//! The console channel: the same core on stdin/stdout, so anyone can try the bot without a
+//! Telegram token. Interactive in a terminal; one reply block per line when piped.
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::Lang;
+use crate::core::{Button, Core, Input, Message, Sender};
+
+pub const CHANNEL: &str = "console";
+
+/// Who is typing; there is no login on a console, the id is whatever the operator says.
+#[derive(Debug, Clone)]
+pub struct ConsoleUser {
+    pub id: String,
+    pub name: String,
+    pub lang: Option<Lang>,
+}
+
+/// Reads lines until EOF, answering each. A line that is just the number of a button shown
+/// under the previous reply presses that button. With `prompt`, shows `> ` before each line.
+pub async fn run<R, W>(
+    core: &Core,
+    user: &ConsoleUser,
+    input: R,
+    mut out: W,
+    prompt: bool,
+) -> std::io::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let sender = Sender {
+        channel: CHANNEL,
+        user_id: user.id.clone(),
+        name: user.name.clone(),
+        lang: user.lang,
+    };
+    if prompt {
+        let lang = user.lang.unwrap_or(Lang::Zh);
+        out.write_all(format!("{}\n\n> ", core.welcome(lang).text).as_bytes())
+            .await?;
+        out.flush().await?;
+    }
+    let mut buttons: Vec<Button> = Vec::new();
+    let mut lines = input.lines();
+    while let Some(line) = lines.next_line().await? {
+        let line = line.trim();
+        if line.is_empty() {
+            if prompt {
+                out.write_all(b"> ").await?;
+                out.flush().await?;
+            }
+            continue;
+        }
+        let pressed = line
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| buttons.get(i));
+        let input = match pressed {
+            Some(b) => Input::Button(b.data.clone()),
+            None => Input::Text(line.to_string()),
+        };
+        let msg = Message {
+            sender: sender.clone(),
+            chat_id: user.id.clone(),
+            input,
+        };
+        let replies = core.handle(&msg).await;
+        let mut block = String::new();
+        buttons.clear();
+        for reply in replies {
+            block.push_str(&reply.text);
+            block.push('\n');
+            for b in reply.buttons {
+                // Feedback buttons are for chat apps; a console user can just type.
+                if b.data.starts_with("fb:") {
+                    continue;
+                }
+                buttons.push(b);
+                block.push_str(&format!(
+                    "  [{}] {}\n",
+                    buttons.len(),
+                    buttons[buttons.len() - 1].label
+                ));
+            }
+        }
+        block.push_str(&notifications(core, &user.id).await);
+        block.push('\n');
+        if prompt {
+            block.push_str("> ");
+        }
+        out.write_all(block.as_bytes()).await?;
+        out.flush().await?;
+    }
+    Ok(())
+}
+
+/// Delivers this console user's queued notifications (their subscriptions) as text.
+async fn notifications(core: &Core, chat_id: &str) -> String {
+    let store = core.store();
+    let mut text = String::new();
+    let items = match store.claim_outbox(CHANNEL, 100, 30_000).await {
+        Ok(items) => items,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the console outbox failed");
+            return text;
+        }
+    };
+    for item in items {
+        let done = if item.chat_id == chat_id {
+            text.push_str(&format!("{}\n", item.text));
+            store.complete_outbox(item.id).await
+        } else {
+            // Another console user's: leave it for their session.
+            store.retry_outbox(item.id, 0).await
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "updating the console outbox failed");
+        }
+    }
+    text
+}

@@ -1,0 +1,1059 @@
+//! What each command and button does. Every path returns replies; none panics, and a refused
+//! input changes nothing.
+
+use crate::Lang;
+use crate::knowledge::{EntryKind, Task};
+use crate::progress::{
+    self, TaskRef, UpdateError, UpdatePlan, fmt_num, fmt_pct, fmt_time, item, percent, stage_name,
+    unit_name,
+};
+use crate::store::{AuditEntry, AuditKind, Change, Officer, StoreError, UndoOutcome};
+
+use super::answers::{self, Outcome};
+use super::{
+    Button, Core, Input, MAX_BUTTON_DATA, MAX_TEXT_CHARS, Message, Reply, guess_lang, texts,
+};
+
+type Replies = Result<Vec<Reply>, StoreError>;
+
+fn one(text: impl Into<String>) -> Replies {
+    Ok(vec![Reply::text(text)])
+}
+
+fn tr(lang: Lang, zh: impl Into<String>, en: impl Into<String>) -> String {
+    match lang {
+        Lang::Zh => zh.into(),
+        Lang::En => en.into(),
+    }
+}
+
+/// A command's name without `/` and `@botname`, lowercased, and its arguments.
+fn split_command(text: &str) -> Option<(String, &str)> {
+    let t = text.trim_start();
+    let body = t.strip_prefix('/').or_else(|| t.strip_prefix('／'))?;
+    let (head, args) = match body.find(char::is_whitespace) {
+        Some(i) => (&body[..i], body[i..].trim()),
+        None => (body, ""),
+    };
+    let name = head.split('@').next().unwrap_or(head).to_lowercase();
+    Some((name, args))
+}
+
+/// What the sender may do, from `ADMIN_IDS` and the store's grants.
+struct Rights {
+    admin: bool,
+    officer: Option<Officer>,
+}
+
+impl Rights {
+    fn any(&self) -> bool {
+        self.admin || self.officer.is_some()
+    }
+
+    fn may_update(&self, task: u32) -> bool {
+        self.admin
+            || self
+                .officer
+                .as_ref()
+                .is_some_and(|o| o.tasks.is_empty() || o.tasks.contains(&task))
+    }
+}
+
+impl Core {
+    pub(super) async fn dispatch(&self, msg: &Message) -> Replies {
+        let lang = guess_lang(msg);
+        match &msg.input {
+            Input::Button(data) => self.button(msg, data, lang).await,
+            Input::Text(text) => {
+                if text.chars().count() > MAX_TEXT_CHARS {
+                    return one(texts::too_long(lang, MAX_TEXT_CHARS));
+                }
+                match split_command(text) {
+                    Some((name, args)) => self.command(msg, &name, args, lang).await,
+                    None => self.question(msg, text).await,
+                }
+            }
+        }
+    }
+
+    async fn rights(&self, msg: &Message) -> Result<Rights, StoreError> {
+        let s = &msg.sender;
+        Ok(Rights {
+            admin: self.admins.contains(s.channel, &s.user_id),
+            officer: self.store.officer(s.channel, &s.user_id).await?,
+        })
+    }
+
+    async fn command(&self, msg: &Message, name: &str, args: &str, lang: Lang) -> Replies {
+        match name {
+            "start" => Ok(vec![self.welcome(lang)]),
+            "help" | "帮助" => {
+                let rights = self.rights(msg).await?;
+                one(texts::help(lang, rights.officer.is_some(), rights.admin))
+            }
+            "tasks" | "任务" => self.tasks(lang).await,
+            "status" | "进度" => self.status(args, lang).await,
+            "update" | "更新" => self.update(msg, args, lang).await,
+            "undo" | "撤销" => self.undo(msg, lang).await,
+            "history" | "记录" => self.history(args, lang).await,
+            "grant" => self.grant(msg, args, lang).await,
+            "revoke" => self.revoke(msg, args, lang).await,
+            "officers" => self.officers(msg, lang).await,
+            "subscribe" | "订阅" => self.subscribe(msg, args, lang, true).await,
+            "unsubscribe" | "取消订阅" => self.subscribe(msg, args, lang, false).await,
+            "unanswered" => self.unanswered(msg, lang).await,
+            "whoami" | "id" | "myid" => one(tr(
+                lang,
+                format!(
+                    "您在 {} 上的用户ID：{}\n申请更新权限时，请把它告诉管理员。",
+                    msg.sender.channel, msg.sender.user_id
+                ),
+                format!(
+                    "Your user id on {}: {}\nGive it to an admin to be granted update rights.",
+                    msg.sender.channel, msg.sender.user_id
+                ),
+            )),
+            _ => one(tr(
+                lang,
+                format!(
+                    "没有 /{} 这个命令。发送 /help 查看可用命令。",
+                    clip(name, 30)
+                ),
+                format!(
+                    "There is no /{} command. Send /help to see what I can do.",
+                    clip(name, 30)
+                ),
+            )),
+        }
+    }
+
+    // ---- questions --------------------------------------------------------------------------
+
+    async fn question(&self, msg: &Message, text: &str) -> Replies {
+        if text.trim().is_empty() {
+            return Ok(vec![self.welcome(guess_lang(msg))]);
+        }
+        let d = self.answers.decide(text);
+        let lang = d.lang;
+        match self.answers.outcome(&self.knowledge, &d) {
+            Outcome::Entry { entry, progress } => {
+                let task = entry.task.and_then(|n| self.knowledge.task(n));
+                let Some(task) = task else {
+                    return Ok(vec![answers::entry(&self.knowledge, entry, lang, None)]);
+                };
+                let states = self.store.states(Some(task.number)).await?;
+                let status = progress::render_status(task, &states, lang);
+                if progress {
+                    // Asked how far along: the live figures first, the official text on request.
+                    let mut reply = Reply::text(format!(
+                        "{status}\n\n{}",
+                        tr(
+                            lang,
+                            format!("任务原文：发送“第{}项是什么”", task.number),
+                            format!("The official text: ask \"what is task {}\"", task.number)
+                        )
+                    ));
+                    reply.buttons = answers::feedback_buttons(&entry.id);
+                    Ok(vec![reply])
+                } else {
+                    // The status already names the task; drop its heading line.
+                    let body = status.split_once('\n').map_or("", |(_, b)| b.trim_start());
+                    Ok(vec![answers::entry(
+                        &self.knowledge,
+                        entry,
+                        lang,
+                        Some(body),
+                    )])
+                }
+            }
+            Outcome::Suggest(entries) => {
+                self.store
+                    .record_unanswered(msg.sender.channel, &msg.sender.user_id, text)
+                    .await?;
+                let mut reply = answers::suggestions(&entries, lang);
+                for b in &mut reply.buttons {
+                    b.data = format!("{}:{}", b.data, lang_code(lang));
+                }
+                Ok(vec![reply])
+            }
+            Outcome::Unknown => {
+                self.store
+                    .record_unanswered(msg.sender.channel, &msg.sender.user_id, text)
+                    .await?;
+                Ok(vec![answers::unknown(lang)])
+            }
+        }
+    }
+
+    async fn button(&self, msg: &Message, data: &str, lang: Lang) -> Replies {
+        if let Some(rest) = data.strip_prefix("entry:") {
+            let (id, lang) = match rest.rsplit_once(':') {
+                Some((id, "en")) => (id, Lang::En),
+                Some((id, "zh")) => (id, Lang::Zh),
+                _ => (rest, lang),
+            };
+            let Some(entry) = self.knowledge.entry(id) else {
+                return one(stale_button(lang));
+            };
+            let status = match entry.task.and_then(|n| self.knowledge.task(n)) {
+                Some(task) => {
+                    let states = self.store.states(Some(task.number)).await?;
+                    let status = progress::render_status(task, &states, lang);
+                    Some(
+                        status
+                            .split_once('\n')
+                            .map_or(String::new(), |(_, b)| b.trim_start().to_string()),
+                    )
+                }
+                None => None,
+            };
+            return Ok(vec![answers::entry(
+                &self.knowledge,
+                entry,
+                lang,
+                status.as_deref(),
+            )]);
+        }
+        if let Some(rest) = data.strip_prefix("fb:") {
+            let (vote, id) = rest.split_once(':').unwrap_or(("", ""));
+            let useful = match vote {
+                "up" => true,
+                "down" => false,
+                _ => return one(stale_button(lang)),
+            };
+            if self.knowledge.entry(id).is_none() {
+                return one(stale_button(lang));
+            }
+            self.store
+                .record_feedback(msg.sender.channel, &msg.sender.user_id, id, useful)
+                .await?;
+            let mut reply = Reply::text(if useful {
+                tr(lang, "谢谢您的反馈！", "Thanks for your feedback!")
+            } else {
+                tr(
+                    lang,
+                    "谢谢反馈，我们会改进这条回答。",
+                    "Thanks — we'll improve this answer.",
+                )
+            });
+            reply.transient = true;
+            return Ok(vec![reply]);
+        }
+        if let Some(command) = data.strip_prefix("cmd:")
+            && let Some((name, args)) = split_command(command)
+        {
+            // Runs as if the presser typed it: their own identity and rights apply.
+            return self.command(msg, &name, args, lang).await;
+        }
+        one(stale_button(lang))
+    }
+
+    // ---- status -------------------------------------------------------------------------------
+
+    async fn tasks(&self, lang: Lang) -> Replies {
+        let states = self.store.states(None).await?;
+        let mut text = tr(
+            lang,
+            "2024年重庆高新区20件重点民生实事进度：",
+            "Progress of the 20 key livelihood projects (2024):",
+        );
+        for task in &self.knowledge.tasks {
+            text.push('\n');
+            text.push_str(&progress::summary(task, &states, lang));
+        }
+        text.push_str(&tr(
+            lang,
+            "\n\n发送 /status 编号 查看详情，如 /status 14",
+            "\n\nSend /status and a number for details, e.g. /status 14",
+        ));
+        one(text)
+    }
+
+    /// The task an argument names, or the reply explaining why there is none.
+    fn find_task(&self, args: &str, lang: Lang, command: &str) -> Result<&Task, Reply> {
+        let words: Vec<&str> = args.split_whitespace().collect();
+        let reference = match words.as_slice() {
+            [one] => TaskRef::parse(one),
+            [first, second] if first.eq_ignore_ascii_case("task") => TaskRef::parse(second),
+            _ => None,
+        };
+        if let Some(r) = reference {
+            return self
+                .knowledge
+                .task(r.task)
+                .ok_or_else(|| Reply::text(unknown_task(lang, &r.task.to_string())));
+        }
+        let named = progress::tasks_named(&self.knowledge, args);
+        let candidates: Vec<&Task> = if named.is_empty() {
+            // Not a title word: let the matcher read it as a question about a task.
+            let d = self.answers.decide(args);
+            match self.answers.outcome(&self.knowledge, &d) {
+                Outcome::Entry { entry, .. } => self.task_of(entry).into_iter().collect(),
+                Outcome::Suggest(entries) => {
+                    let mut v: Vec<&Task> = Vec::new();
+                    for e in entries {
+                        if let Some(t) = self.task_of(e)
+                            && !v.iter().any(|x| x.number == t.number)
+                        {
+                            v.push(t);
+                        }
+                    }
+                    v
+                }
+                Outcome::Unknown => Vec::new(),
+            }
+        } else {
+            named
+        };
+        match candidates.as_slice() {
+            [] => Err(Reply::text(unknown_task(lang, args))),
+            [one] => Ok(one),
+            many => {
+                let mut reply = Reply::text(tr(
+                    lang,
+                    "有几项任务都符合，请选择：",
+                    "Several tasks match; which one?",
+                ));
+                for t in many.iter().take(5) {
+                    let label = task_label(t, lang);
+                    reply.text.push_str(&format!("\n{label}"));
+                    reply.buttons.push(Button {
+                        label,
+                        data: format!("cmd:/{command} {}", t.number),
+                    });
+                }
+                Err(reply)
+            }
+        }
+    }
+
+    fn task_of(&self, entry: &crate::knowledge::Entry) -> Option<&Task> {
+        let n = entry.task.or_else(|| {
+            let related = self.knowledge.entry(entry.related.as_deref()?)?;
+            (related.kind == EntryKind::Task).then_some(related.task?)
+        })?;
+        self.knowledge.task(n)
+    }
+
+    async fn status(&self, args: &str, lang: Lang) -> Replies {
+        if args.is_empty() {
+            return self.tasks(lang).await;
+        }
+        let task = match self.find_task(args, lang, "status") {
+            Ok(t) => t,
+            Err(reply) => return Ok(vec![reply]),
+        };
+        let states = self.store.states(Some(task.number)).await?;
+        one(progress::render_status(task, &states, lang))
+    }
+
+    async fn history(&self, args: &str, lang: Lang) -> Replies {
+        if args.is_empty() {
+            return one(tr(
+                lang,
+                "请写上任务编号，例如 /history 14",
+                "Which task? For example /history 14",
+            ));
+        }
+        let task = match self.find_task(args, lang, "history") {
+            Ok(t) => t,
+            Err(reply) => return Ok(vec![reply]),
+        };
+        let entries = self.store.history(task.number, 20).await?;
+        let mut text = tr(
+            lang,
+            format!("第{}项 {} 的更新记录：", task.number, task.title.zh),
+            format!("Audit trail of task {}: {}", task.number, task.title.en),
+        );
+        if entries.is_empty() {
+            text.push_str(&tr(lang, "\n暂无记录。", "\nNo updates yet."));
+        }
+        for e in &entries {
+            text.push('\n');
+            text.push_str(&audit_line(task, e, lang));
+        }
+        one(text)
+    }
+
+    // ---- updates ------------------------------------------------------------------------------
+
+    async fn update(&self, msg: &Message, args: &str, lang: Lang) -> Replies {
+        let rights = self.rights(msg).await?;
+        let attempted_task = args
+            .split_whitespace()
+            .next()
+            .and_then(TaskRef::parse)
+            .map_or(0, |r| r.task);
+        if !rights.any() {
+            self.store
+                .record_refusal(
+                    attempted_task,
+                    None,
+                    &msg.sender.actor(),
+                    &format!("/update {}", clip(args, 200)),
+                )
+                .await?;
+            return one(not_officer(lang, &msg.sender.user_id));
+        }
+        let plan = match progress::parse_update(&self.knowledge, args) {
+            Ok(plan) => plan,
+            Err(e) => return Ok(vec![self.update_error(&e, lang)]),
+        };
+        if !rights.may_update(plan.task) {
+            self.store
+                .record_refusal(
+                    plan.task,
+                    Some(plan.item),
+                    &msg.sender.actor(),
+                    &format!("/update {}", clip(args, 200)),
+                )
+                .await?;
+            return one(tr(
+                lang,
+                format!(
+                    "您没有更新第{}项的权限，本次没有改动。如需授权请联系管理员。",
+                    plan.task
+                ),
+                format!(
+                    "You are not authorised to update task {}; nothing was changed. Ask an admin to grant it.",
+                    plan.task
+                ),
+            ));
+        }
+        let Some(task) = self.knowledge.task(plan.task) else {
+            return one(unknown_task(lang, &plan.task.to_string()));
+        };
+        let change = Change {
+            task: plan.task,
+            number: plan.item,
+            value: plan.value,
+            stage: plan.stage,
+            note: plan.note.clone(),
+            actor: msg.sender.actor(),
+            notification: Some((
+                notification(task, &plan, Lang::Zh),
+                notification(task, &plan, Lang::En),
+            )),
+        };
+        let audit = self.store.apply(&change).await?;
+        let mut text = tr(lang, "✅ 已更新\n", "✅ Updated\n");
+        text.push_str(&change_line(task, &audit, lang));
+        text.push_str(&tr(
+            lang,
+            "\n发送 /undo 可撤销这次更新。",
+            "\nSend /undo to revert it.",
+        ));
+        one(text)
+    }
+
+    fn update_error(&self, e: &UpdateError, lang: Lang) -> Reply {
+        let example = tr(
+            lang,
+            "格式：/update 任务编号 [指标] 数值单位 [备注]，例如 /update 14 12.5km 西永片区完工",
+            "Format: /update <task> [metric] <value><unit> [note], e.g. /update 14 12.5km",
+        );
+        let nothing = tr(lang, "本次没有改动。", "Nothing was changed.");
+        let list = |task: u32| {
+            self.knowledge
+                .task(task)
+                .map(|t| progress::item_list(t, lang))
+                .unwrap_or_default()
+        };
+        let text = match e {
+            UpdateError::MissingTask => tr(
+                lang,
+                format!("请写上任务编号。{nothing}\n{example}"),
+                format!("Which task? {nothing}\n{example}"),
+            ),
+            UpdateError::UnknownTask(t) => {
+                format!("{} {nothing}", unknown_task(lang, t))
+            }
+            UpdateError::MissingValue { task } => tr(
+                lang,
+                format!(
+                    "请写上数值和单位（或阶段：未开始/进行中/已完成）。{nothing}\n{example}\n第{task}项的指标：\n{}",
+                    list(*task)
+                ),
+                format!(
+                    "Please give a value with its unit (or a stage: not started / in progress / done). {nothing}\n{example}\nTask {task} tracks:\n{}",
+                    list(*task)
+                ),
+            ),
+            UpdateError::NotANumber { text, .. } => tr(
+                lang,
+                format!("“{text}”不是有效的数值。{nothing}\n{example}"),
+                format!("\"{text}\" is not a number I can record. {nothing}\n{example}"),
+            ),
+            UpdateError::Negative { .. } => tr(
+                lang,
+                format!("数值不能为负数。{nothing}"),
+                format!("The value cannot be negative. {nothing}"),
+            ),
+            UpdateError::UnknownUnit { task, unit } => tr(
+                lang,
+                format!(
+                    "不认识单位“{unit}”。{nothing}\n可用单位：公里 km 米 m 万平方米 平方米 ㎡ 个 处 家 台 户 人 名 批次 场次 人次 所 项 %\n第{task}项的指标：\n{}",
+                    list(*task)
+                ),
+                format!(
+                    "I don't know the unit \"{unit}\". {nothing}\nUnits: km m 万平方米 m² 个 处 家 台 户 人 名 批次 场次 人次 所 项 %\nTask {task} tracks:\n{}",
+                    list(*task)
+                ),
+            ),
+            UpdateError::UnitMismatch { task, unit } => tr(
+                lang,
+                format!(
+                    "单位“{unit}”与第{task}项的指标不符。{nothing}\n第{task}项的指标：\n{}",
+                    list(*task)
+                ),
+                format!(
+                    "The unit \"{unit}\" does not fit task {task}'s metrics. {nothing}\nTask {task} tracks:\n{}",
+                    list(*task)
+                ),
+            ),
+            UpdateError::UnknownItem { task, words } => tr(
+                lang,
+                format!(
+                    "第{task}项没有“{words}”这个指标。{nothing}\n请用编号或名称指定：\n{}",
+                    list(*task)
+                ),
+                format!(
+                    "Task {task} has no metric \"{words}\". {nothing}\nName one by number or words:\n{}",
+                    list(*task)
+                ),
+            ),
+            UpdateError::Ambiguous { task, items, rest } => {
+                let mut reply = Reply::text(tr(
+                    lang,
+                    format!("第{task}项有多个指标符合，请指定是哪一个。{nothing}"),
+                    format!("Several of task {task}'s metrics fit; which one? {nothing}"),
+                ));
+                if let Some(t) = self.knowledge.task(*task) {
+                    let mut buttons = Vec::new();
+                    for n in items {
+                        let Some(it) = item(t, *n) else { continue };
+                        let label = format!("{task}.{n} {}", it.name(lang));
+                        reply.text.push_str(&format!("\n{label}"));
+                        buttons.push(Button {
+                            label,
+                            data: format!("cmd:/update {task}.{n} {rest}"),
+                        });
+                    }
+                    reply.text.push_str(&tr(
+                        lang,
+                        format!(
+                            "\n例如：/update {task}.{} {rest}",
+                            items.first().unwrap_or(&1)
+                        ),
+                        format!(
+                            "\nFor example: /update {task}.{} {rest}",
+                            items.first().unwrap_or(&1)
+                        ),
+                    ));
+                    // Buttons only when every one carries the whole command.
+                    if buttons.iter().all(|b| b.data.len() <= MAX_BUTTON_DATA) {
+                        reply.buttons = buttons;
+                    }
+                }
+                return reply;
+            }
+            UpdateError::TooLarge {
+                task,
+                item,
+                value,
+                target,
+                unit,
+            } => tr(
+                lang,
+                format!(
+                    "{}{} 超过第{task}.{item}项目标（{}{}）的10倍，可能是单位或位数写错了。{nothing}",
+                    fmt_num(*value),
+                    unit.symbol,
+                    fmt_num(*target),
+                    unit.symbol
+                ),
+                format!(
+                    "{} {} is more than ten times the target of {task}.{item} ({} {}): probably a slip of unit or digits. {nothing}",
+                    fmt_num(*value),
+                    unit_name(*unit, lang),
+                    fmt_num(*target),
+                    unit_name(*unit, lang)
+                ),
+            ),
+            UpdateError::NeedsValue { task } => tr(
+                lang,
+                format!(
+                    "第{task}项按数值统计，请给出数值和单位。{nothing}\n{}",
+                    list(*task)
+                ),
+                format!(
+                    "Task {task} is tracked by numbers: give a value with its unit. {nothing}\n{}",
+                    list(*task)
+                ),
+            ),
+            UpdateError::NeedsStage { task } => tr(
+                lang,
+                format!(
+                    "这里按阶段统计，请写 未开始、进行中 或 已完成，例如 /update {task}.{} 进行中。{nothing}\n{}",
+                    self.knowledge
+                        .task(*task)
+                        .and_then(|t| t.milestones.first())
+                        .map_or(1, |m| m.number),
+                    list(*task)
+                ),
+                format!(
+                    "This is tracked by stage: write not started, in progress or done, e.g. /update {task}.{} in progress. {nothing}\n{}",
+                    self.knowledge
+                        .task(*task)
+                        .and_then(|t| t.milestones.first())
+                        .map_or(1, |m| m.number),
+                    list(*task)
+                ),
+            ),
+        };
+        Reply::text(text)
+    }
+
+    async fn undo(&self, msg: &Message, lang: Lang) -> Replies {
+        let rights = self.rights(msg).await?;
+        if !rights.any() {
+            self.store
+                .record_refusal(0, None, &msg.sender.actor(), "/undo")
+                .await?;
+            return one(not_officer(lang, &msg.sender.user_id));
+        }
+        let knowledge = &self.knowledge;
+        let outcome = self
+            .store
+            .undo_last(
+                msg.sender.channel,
+                &msg.sender.user_id,
+                &msg.sender.actor(),
+                |reverted| {
+                    let task = knowledge.task(reverted.task)?;
+                    Some((
+                        undo_notification(task, reverted, Lang::Zh),
+                        undo_notification(task, reverted, Lang::En),
+                    ))
+                },
+            )
+            .await?;
+        match outcome {
+            UndoOutcome::Undone(undo, _) => {
+                let line = match self.knowledge.task(undo.task) {
+                    Some(task) => change_line(task, &undo, lang),
+                    None => String::new(),
+                };
+                one(format!(
+                    "{}{line}",
+                    tr(lang, "↩️ 已撤销\n", "↩️ Reverted\n")
+                ))
+            }
+            UndoOutcome::NothingToUndo => one(tr(
+                lang,
+                "您没有可以撤销的更新。",
+                "You have no update to revert.",
+            )),
+            UndoOutcome::ChangedSince(e) => one(tr(
+                lang,
+                format!(
+                    "第{}.{}项在您更新之后又被他人修改过，为免覆盖他人的数据，没有撤销。请发送 /history {} 查看。",
+                    e.task,
+                    e.number.unwrap_or(0),
+                    e.task
+                ),
+                format!(
+                    "Someone changed {}.{} after your update, so it was not reverted (that would overwrite their figure). See /history {}.",
+                    e.task,
+                    e.number.unwrap_or(0),
+                    e.task
+                ),
+            )),
+        }
+    }
+
+    // ---- officers -----------------------------------------------------------------------------
+
+    async fn grant(&self, msg: &Message, args: &str, lang: Lang) -> Replies {
+        if !self.rights(msg).await?.admin {
+            return one(admins_only(lang));
+        }
+        let mut words = args.split([' ', ',', '，']).filter(|w| !w.is_empty());
+        let Some(who) = words.next() else {
+            return one(tr(
+                lang,
+                "格式：/grant 用户ID [任务编号…]，例如 /grant 12345 14 19",
+                "Format: /grant <user id> [task numbers…], e.g. /grant 12345 14 19",
+            ));
+        };
+        let (channel, user) = identity(who, msg.sender.channel);
+        let mut tasks = Vec::new();
+        for w in words {
+            match TaskRef::parse(w).filter(|r| self.knowledge.task(r.task).is_some()) {
+                Some(r) if r.item.is_none() => tasks.push(r.task),
+                _ => {
+                    return one(format!(
+                        "{} {}",
+                        unknown_task(lang, w),
+                        tr(lang, "本次没有改动。", "Nothing was changed.")
+                    ));
+                }
+            }
+        }
+        tasks.sort_unstable();
+        tasks.dedup();
+        self.store
+            .grant(channel, user, &tasks, &msg.sender.actor())
+            .await?;
+        let scope = if tasks.is_empty() {
+            tr(lang, "全部任务", "all tasks")
+        } else {
+            let list = tasks
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            tr(lang, format!("第 {list} 项"), format!("tasks {list}"))
+        };
+        one(tr(
+            lang,
+            format!("已授权 {channel}:{user} 更新{scope}的进度。"),
+            format!("{channel}:{user} may now update {scope}."),
+        ))
+    }
+
+    async fn revoke(&self, msg: &Message, args: &str, lang: Lang) -> Replies {
+        if !self.rights(msg).await?.admin {
+            return one(admins_only(lang));
+        }
+        let Some(who) = args.split_whitespace().next() else {
+            return one(tr(
+                lang,
+                "格式：/revoke 用户ID",
+                "Format: /revoke <user id>",
+            ));
+        };
+        let (channel, user) = identity(who, msg.sender.channel);
+        if self.store.revoke(channel, user).await? {
+            one(tr(
+                lang,
+                format!("已收回 {channel}:{user} 的更新权限。"),
+                format!("{channel}:{user} may no longer update progress."),
+            ))
+        } else {
+            one(tr(
+                lang,
+                format!("{channel}:{user} 本来就没有更新权限。"),
+                format!("{channel}:{user} had no update rights."),
+            ))
+        }
+    }
+
+    async fn officers(&self, msg: &Message, lang: Lang) -> Replies {
+        if !self.rights(msg).await?.admin {
+            return one(admins_only(lang));
+        }
+        let officers = self.store.officers().await?;
+        let mut text = tr(lang, "管理员（ADMIN_IDS）：", "Admins (ADMIN_IDS): ");
+        text.push_str(&self.admins.list().join(", "));
+        text.push_str(&tr(lang, "\n已授权人员：", "\nOfficers:"));
+        if officers.is_empty() {
+            text.push_str(&tr(lang, "暂无", " none"));
+        }
+        for o in &officers {
+            let scope = if o.tasks.is_empty() {
+                tr(lang, "全部任务", "all tasks")
+            } else {
+                o.tasks
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            text.push_str(&format!(
+                "\n· {}:{} — {scope} — {} {}",
+                o.channel,
+                o.user_id,
+                o.granted_by,
+                fmt_time(o.granted_at)
+            ));
+        }
+        one(text)
+    }
+
+    async fn unanswered(&self, msg: &Message, lang: Lang) -> Replies {
+        if !self.rights(msg).await?.any() {
+            return one(not_officer(lang, &msg.sender.user_id));
+        }
+        let top = self.store.top_unanswered(15).await?;
+        let mut text = tr(
+            lang,
+            "最常见的未能回答的问题（可在 faq/ 中补充问法）：",
+            "Most frequent questions the bot could not answer (add phrasings to faq/):",
+        );
+        if top.is_empty() {
+            text.push_str(&tr(lang, "\n暂无。", "\nNone so far."));
+        }
+        for (q, n, at) in &top {
+            text.push_str(&format!("\n{n}× {} ({})", clip(q, 120), fmt_time(*at)));
+        }
+        one(text)
+    }
+
+    // ---- subscriptions ------------------------------------------------------------------------
+
+    async fn subscribe(&self, msg: &Message, args: &str, lang: Lang, on: bool) -> Replies {
+        let channel = msg.sender.channel;
+        let all = matches!(
+            args.trim().to_lowercase().as_str(),
+            "all" | "全部" | "所有" | "*"
+        );
+        if args.trim().is_empty() {
+            let subs = self.store.subscriptions(channel, &msg.chat_id).await?;
+            let list = subs
+                .iter()
+                .map(|s| match s {
+                    None => tr(lang, "全部", "all"),
+                    Some(n) => n.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let current = if subs.is_empty() {
+                tr(lang, "您还没有订阅。", "You have no subscriptions.")
+            } else {
+                tr(
+                    lang,
+                    format!("当前订阅：{list}"),
+                    format!("Subscribed to: {list}"),
+                )
+            };
+            let how = if on {
+                tr(
+                    lang,
+                    "\n订阅某项任务：/subscribe 14；订阅全部：/subscribe all",
+                    "\nSubscribe to a task: /subscribe 14; to all: /subscribe all",
+                )
+            } else {
+                tr(
+                    lang,
+                    "\n取消：/unsubscribe 14 或 /unsubscribe all",
+                    "\nStop: /unsubscribe 14 or /unsubscribe all",
+                )
+            };
+            return one(format!("{current}{how}"));
+        }
+        let task = if all {
+            None
+        } else {
+            let command = if on { "subscribe" } else { "unsubscribe" };
+            match self.find_task(args, lang, command) {
+                Ok(t) => Some(t.number),
+                Err(reply) => return Ok(vec![reply]),
+            }
+        };
+        let what = match task {
+            None => tr(lang, "全部任务", "all tasks"),
+            Some(n) => tr(lang, format!("第{n}项"), format!("task {n}")),
+        };
+        if on {
+            self.store
+                .subscribe(channel, &msg.chat_id, task, lang)
+                .await?;
+            one(tr(
+                lang,
+                format!("已订阅{what}的进度更新。取消请发送 /unsubscribe。"),
+                format!("Subscribed to {what}. Send /unsubscribe to stop."),
+            ))
+        } else if self.store.unsubscribe(channel, &msg.chat_id, task).await? {
+            one(tr(
+                lang,
+                format!("已取消订阅{what}。"),
+                format!("Unsubscribed from {what}."),
+            ))
+        } else {
+            one(tr(
+                lang,
+                format!("您没有订阅{what}。"),
+                format!("You were not subscribed to {what}."),
+            ))
+        }
+    }
+}
+
+// ---- wording helpers ------------------------------------------------------------------------
+
+fn lang_code(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "zh",
+        Lang::En => "en",
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+/// `wechat:oAbc` names a user of another channel; a bare id is of the sender's channel.
+fn identity<'a>(who: &'a str, own: &'static str) -> (&'a str, &'a str) {
+    match who.split_once(':') {
+        Some((c, id)) if matches!(c, "console" | "telegram" | "wechat") && !id.is_empty() => {
+            (c, id)
+        }
+        _ => (own, who),
+    }
+}
+
+fn task_label(t: &Task, lang: Lang) -> String {
+    tr(
+        lang,
+        format!("第{}项 {}", t.number, t.title.zh),
+        format!("Task {}: {}", t.number, t.title.en),
+    )
+}
+
+fn unknown_task(lang: Lang, what: &str) -> String {
+    tr(
+        lang,
+        format!(
+            "没有找到任务“{}”。任务编号为1到20，发送 /tasks 查看全部。",
+            clip(what, 40)
+        ),
+        format!(
+            "I can't find task \"{}\". Tasks are numbered 1 to 20; send /tasks to see them all.",
+            clip(what, 40)
+        ),
+    )
+}
+
+fn not_officer(lang: Lang, user_id: &str) -> String {
+    tr(
+        lang,
+        format!(
+            "只有经授权的工作人员可以更新进度，本次没有改动。您的用户ID是 {user_id}，如需授权请联系管理员。"
+        ),
+        format!(
+            "Only authorised officers can update progress; nothing was changed. Your user id is {user_id}: give it to an admin to be granted rights."
+        ),
+    )
+}
+
+fn admins_only(lang: Lang) -> String {
+    tr(
+        lang,
+        "只有管理员可以使用这个命令。",
+        "Only admins can use this command.",
+    )
+}
+
+fn stale_button(lang: Lang) -> String {
+    tr(
+        lang,
+        "这个按钮已失效，请重新提问。",
+        "That button is no longer valid; please ask again.",
+    )
+}
+
+/// `14.1 老旧供水管网改造长度：0 → 12.5 / 20公里（62.5%）` plus the note.
+fn change_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
+    let n = e.number.unwrap_or(0);
+    let Some(it) = item(task, n) else {
+        return format!("{}.{n}", task.number);
+    };
+    let mut line = format!("{}.{n} {}：", task.number, it.name(lang));
+    if lang == Lang::En {
+        line = format!("{}.{n} {}: ", task.number, it.name(lang));
+    }
+    match it {
+        progress::Item::Metric(m) if e.new_value.is_some() || e.old_value.is_some() => {
+            let old = e.old_value.map_or("—".to_string(), fmt_num);
+            let new = e.new_value.unwrap_or(0.0);
+            line.push_str(&format!(
+                "{old} → {}（{}）",
+                progress::amount(new, m.target, m.unit, lang),
+                fmt_pct(percent(new, m.target))
+            ));
+            if lang == Lang::En {
+                line = line.replace('（', " (").replace('）', ")");
+            }
+        }
+        _ => {
+            let old = e.old_stage.map_or("—", |s| stage_name(s, lang)).to_string();
+            let new = e.new_stage.map_or("—", |s| stage_name(s, lang)).to_string();
+            line.push_str(&format!("{old} → {new}"));
+        }
+    }
+    if let Some(note) = e.note.as_deref().filter(|n| !n.is_empty()) {
+        line.push_str(&format!("\n“{note}”"));
+    }
+    line
+}
+
+fn audit_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
+    let kind = match (e.kind.clone(), lang) {
+        (AuditKind::Undo, Lang::Zh) => "撤销 ",
+        (AuditKind::Undo, Lang::En) => "undo ",
+        _ => "",
+    };
+    format!(
+        "· {} {} ({}:{}) {kind}{}",
+        fmt_time(e.at),
+        e.actor.name,
+        e.actor.channel,
+        e.actor.user_id,
+        change_line(task, e, lang).replace('\n', " ")
+    )
+}
+
+fn notification(task: &Task, plan: &UpdatePlan, lang: Lang) -> String {
+    let mut text = tr(
+        lang,
+        format!("🔔 进度更新：第{}项 {}\n", task.number, task.title.zh),
+        format!("🔔 Progress: task {}, {}\n", task.number, task.title.en),
+    );
+    if let Some(it) = item(task, plan.item) {
+        text.push_str(&format!(
+            "{}.{} {}: ",
+            task.number,
+            plan.item,
+            it.name(lang)
+        ));
+        match (it, plan.value) {
+            (progress::Item::Metric(m), Some(v)) => text.push_str(&format!(
+                "{} {}",
+                progress::amount(v, m.target, m.unit, lang),
+                fmt_pct(percent(v, m.target))
+            )),
+            _ => text.push_str(plan.stage.map_or("", |s| stage_name(s, lang))),
+        }
+    }
+    if let Some(note) = &plan.note {
+        text.push_str(&format!("\n“{note}”"));
+    }
+    text.push_str(&format!("\n/status {}", task.number));
+    text
+}
+
+fn undo_notification(task: &Task, reverted: &AuditEntry, lang: Lang) -> String {
+    let n = reverted.number.unwrap_or(0);
+    let name = item(task, n).map_or("", |i| i.name(lang));
+    let back = match (reverted.old_value, reverted.old_stage) {
+        (Some(v), _) => fmt_num(v),
+        (None, Some(s)) => stage_name(s, lang).to_string(),
+        (None, None) => tr(lang, "未更新", "no update"),
+    };
+    tr(
+        lang,
+        format!(
+            "🔔 进度更正：第{}项 {}.{} {} 已撤回上次更新，恢复为 {back}\n/status {}",
+            task.number, task.number, n, name, task.number
+        ),
+        format!(
+            "🔔 Correction: task {}, {}.{} {}: the last update was withdrawn; back to {back}\n/status {}",
+            task.number, task.number, n, name, task.number
+        ),
+    )
+}

@@ -1,0 +1,242 @@
+//! The channel-agnostic bot: a [`Message`] in, [`Reply`]s out. Knows nothing of Telegram,
+//! WeChat or terminals; every channel is a thin adapter over [`Core::handle`], so the bot
+//! behaves the same everywhere and is tested once.
+
+pub mod answers;
+mod commands;
+mod texts;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::Lang;
+use crate::knowledge::Knowledge;
+use crate::matcher::normalize::is_han;
+use crate::store::{Actor, Store, StoreError};
+
+pub use answers::Answers;
+
+/// Longest message handled; longer ones are refused politely (and never reach the store).
+pub const MAX_TEXT_CHARS: usize = 1_000;
+
+/// Telegram limits callback data to 64 bytes; buttons whose data would not fit are left off.
+pub const MAX_BUTTON_DATA: usize = 64;
+
+/// Who sent a message, as the channel authenticated them. Never taken from message text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// `console`, `telegram`, `wechat`: ids of different channels never mix.
+    pub channel: &'static str,
+    pub user_id: String,
+    /// A display name, for the audit trail and status lines (not an identity).
+    pub name: String,
+    /// The user's interface language, when the channel knows it.
+    pub lang: Option<Lang>,
+}
+
+impl Sender {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            channel: self.channel.to_string(),
+            user_id: self.user_id.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A typed message: a question or a `/command`.
+    Text(String),
+    /// A pressed button's [`Button::data`].
+    Button(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub sender: Sender,
+    /// Where replies and notifications go (a private chat, a group).
+    pub chat_id: String,
+    pub input: Input,
+}
+
+/// A button under a reply; `data` comes back as [`Input::Button`] when pressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub label: String,
+    pub data: String,
+}
+
+/// One reply message, as plain text; channels add their own markup and escaping.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    pub text: String,
+    pub buttons: Vec<Button>,
+    /// A short acknowledgement of a button press (Telegram shows it as a toast).
+    pub transient: bool,
+}
+
+impl Reply {
+    pub fn text(text: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            ..Reply::default()
+        }
+    }
+}
+
+/// The administrators named by `ADMIN_IDS`: `channel:id` entries bind to that channel; a bare
+/// id (a number) stands for the console and Telegram, whose ids are numbers. WeChat OpenIDs
+/// must be written `wechat:OPENID`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admins(HashSet<(String, String)>);
+
+impl Admins {
+    pub fn parse(list: &str) -> Result<Admins, String> {
+        let mut set = HashSet::new();
+        for raw in list.split([',', ' ', ';']).map(str::trim) {
+            if raw.is_empty() {
+                continue;
+            }
+            match raw.split_once(':') {
+                Some((channel, id)) if !id.is_empty() && known_channel(channel) => {
+                    set.insert((channel.to_string(), id.to_string()));
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "ADMIN_IDS: `{raw}` is not `channel:id` with channel console, telegram or wechat"
+                    ));
+                }
+                None if raw.chars().all(|c| c.is_ascii_digit() || c == '-') => {
+                    set.insert(("console".into(), raw.to_string()));
+                    set.insert(("telegram".into(), raw.to_string()));
+                }
+                None => {
+                    return Err(format!(
+                        "ADMIN_IDS: `{raw}` is not a numeric id; write WeChat OpenIDs as wechat:{raw}"
+                    ));
+                }
+            }
+        }
+        Ok(Admins(set))
+    }
+
+    pub fn contains(&self, channel: &str, user_id: &str) -> bool {
+        self.0.contains(&(channel.to_string(), user_id.to_string()))
+    }
+
+    /// `channel:id`, sorted, for `/officers`.
+    pub fn list(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.0.iter().map(|(c, id)| format!("{c}:{id}")).collect();
+        v.sort();
+        v
+    }
+}
+
+fn known_channel(c: &str) -> bool {
+    matches!(c, "console" | "telegram" | "wechat")
+}
+
+/// The bot: knowledge, matcher, store and the administrators, shared by every channel.
+pub struct Core {
+    knowledge: Arc<Knowledge>,
+    answers: Answers,
+    store: Store,
+    admins: Admins,
+}
+
+impl Core {
+    /// Builds the matcher and brings the store's task catalogue up to date with `faq/`.
+    pub async fn start(
+        knowledge: Arc<Knowledge>,
+        store: Store,
+        admins: Admins,
+    ) -> Result<Core, StoreError> {
+        store.sync_catalogue(&knowledge.tasks).await?;
+        let answers = Answers::new(&knowledge);
+        Ok(Core {
+            knowledge,
+            answers,
+            store,
+            admins,
+        })
+    }
+
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.knowledge
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn answers(&self) -> &Answers {
+        &self.answers
+    }
+
+    /// Everything a channel needs: the replies to one message, in the sender's language.
+    /// Never fails: a store error becomes a polite apology (and a log line).
+    pub async fn handle(&self, msg: &Message) -> Vec<Reply> {
+        let lang = guess_lang(msg);
+        match self.dispatch(msg).await {
+            Ok(replies) => replies,
+            Err(e) => {
+                tracing::error!(error = %e, channel = msg.sender.channel, "handling a message failed");
+                vec![Reply::text(texts::sorry(lang))]
+            }
+        }
+    }
+
+    /// The greeting for `/start` and new followers: what the bot does, with examples.
+    pub fn welcome(&self, lang: Lang) -> Reply {
+        Reply::text(texts::welcome(lang))
+    }
+
+    /// The commands to advertise in a channel's menu, in `lang`.
+    pub fn command_menu(lang: Lang) -> Vec<(&'static str, &'static str)> {
+        texts::command_menu(lang)
+    }
+}
+
+/// The language to answer a command or button in: the channel's hint for commands; Chinese
+/// text means Chinese; otherwise the hint; otherwise English words mean English; otherwise Chinese. Command arguments
+/// are mostly numbers and units, so one stray Latin word there (`/update 14 abc`) is not
+/// taken for English.
+fn guess_lang(msg: &Message) -> Lang {
+    let text = match &msg.input {
+        Input::Text(t) => t.as_str(),
+        Input::Button(_) => "",
+    };
+    let t = text.trim_start();
+    // In a command the user's own setting beats a Chinese unit such as 个 in the arguments.
+    let command = t.starts_with('/');
+    match msg.sender.lang {
+        Some(lang) if command => return lang,
+        _ if text.chars().any(is_han) => return Lang::Zh,
+        Some(lang) => return lang,
+        None => {}
+    }
+    let (words, needed) = match t.strip_prefix('/') {
+        Some(command) => (
+            command
+                .split_once(char::is_whitespace)
+                .map_or("", |(_, a)| a),
+            2,
+        ),
+        None => (t, 1),
+    };
+    let english = words
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() >= 3 && crate::units::Unit::parse(w).is_none())
+        .take(needed)
+        .count();
+    let cue = words.split(|c: char| !c.is_ascii_alphabetic()).any(|w| {
+        ["done", "progress", "started", "completed", "ongoing"]
+            .contains(&w.to_ascii_lowercase().as_str())
+    });
+    if english >= needed || cue {
+        Lang::En
+    } else {
+        Lang::Zh
+    }
+}

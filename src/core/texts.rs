@@ -1,0 +1,85 @@
+//! The bot's fixed wording in both languages: greetings, help and apologies.
+
+use crate::Lang;
+
+pub fn sorry(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "抱歉，系统暂时出了点问题，您的操作没有生效。请稍后再试。",
+        Lang::En => {
+            "Sorry, something went wrong on our side and nothing was changed. Please try again in a moment."
+        }
+    }
+}
+
+pub fn too_long(lang: Lang, max: usize) -> String {
+    match lang {
+        Lang::Zh => format!("消息太长了（超过{max}字），没有处理。请简短一些再发。"),
+        Lang::En => format!(
+            "That message is too long (over {max} characters), so nothing was done. Please send a shorter one."
+        ),
+    }
+}
+
+pub fn welcome(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => {
+            "您好！我是重庆高新区民生实事助手，可以解答2024年20件重点民生实事的政策问题，并报告每项任务的最新进度。\n\n可以这样问我：\n· 什么是错时共享停车？\n· 老旧供水管网改造完成多少了？\n· 每千人口托位数怎么算？\n\n常用命令：\n/tasks 全部20项任务进度\n/status 14 查看第14项任务\n/subscribe 14 订阅进度更新\n/help 帮助"
+        }
+        Lang::En => {
+            "Hello! I'm the assistant for Chongqing High-tech Zone's 2024 key livelihood projects. I answer questions about the 20 tasks and the policies behind them, and report each task's latest progress.\n\nTry asking:\n· What is staggered-time shared parking?\n· How far along is the old water pipe renovation?\n· How are childcare places per 1,000 people counted?\n\nCommands:\n/tasks progress of all 20 tasks\n/status 14 one task in detail\n/subscribe 14 get progress updates\n/help help"
+        }
+    }
+}
+
+pub fn help(lang: Lang, officer: bool, admin: bool) -> String {
+    let mut text = match lang {
+        Lang::Zh => "直接用中文或英文提问即可，例如“什么是错时共享停车？”“托位数完成了吗？”。\n\n命令：\n/tasks — 全部20项任务的进度\n/status <任务> — 某项任务的详细进度，如 /status 14、/status 第十四项、/status 供水\n/subscribe <任务|all> — 订阅进度更新；/unsubscribe 取消\n/whoami — 查看您的用户ID（申请更新权限时使用）".to_string(),
+        Lang::En => "Just ask in English or Chinese, e.g. \"What is staggered-time shared parking?\" or \"How far is the Huxi River restoration?\".\n\nCommands:\n/tasks — progress of all 20 tasks\n/status <task> — one task in detail, e.g. /status 14 or /status water\n/subscribe <task|all> — progress notifications; /unsubscribe to stop\n/whoami — your user id (officers need it to be granted rights)".to_string(),
+    };
+    if officer || admin {
+        text.push_str(match lang {
+            Lang::Zh => "\n\n工作人员命令：\n/update <任务>[.<指标>] [指标名] <数值><单位> [备注] — 更新当前值（不是增量），如 /update 14 12.5km 西永片区完工、/update 19 缓冲带 3.2km、/update 19.9 3.2km\n/update <任务>[.<序号>] <未开始|进行中|已完成> [备注] — 更新阶段性任务\n/undo — 撤销您最近一次更新\n/history <任务> — 更新记录\n/unanswered — 未能回答的常见问题",
+            Lang::En => "\n\nOfficer commands:\n/update <task>[.<metric>] [metric words] <value><unit> [note] — set the current value (not an increment), e.g. /update 14 12.5km, /update 19 buffer 3.2km, /update 19.9 3.2km\n/update <task>[.<item>] <not started|in progress|done> [note] — for milestones\n/undo — revert your last update\n/history <task> — the audit trail\n/unanswered — frequent questions the bot could not answer",
+        });
+    }
+    if admin {
+        text.push_str(match lang {
+            Lang::Zh => "\n\n管理员命令：\n/grant <用户ID> [任务编号…] — 授权更新（不写编号即全部任务）\n/revoke <用户ID> — 收回授权\n/officers — 已授权人员",
+            Lang::En => "\n\nAdmin commands:\n/grant <user id> [task numbers…] — allow updates (all tasks when none given)\n/revoke <user id> — withdraw\n/officers — who may update",
+        });
+    }
+    text
+}
+
+/// The menu a channel advertises (Telegram's `setMyCommands`).
+pub fn command_menu(lang: Lang) -> Vec<(&'static str, &'static str)> {
+    match lang {
+        Lang::Zh => vec![
+            ("start", "开始使用"),
+            ("tasks", "全部20项任务进度"),
+            ("status", "某项任务的进度，如 /status 14"),
+            ("subscribe", "订阅进度更新，如 /subscribe 14 或 all"),
+            ("unsubscribe", "取消订阅"),
+            ("help", "帮助"),
+            ("whoami", "我的用户ID"),
+            ("update", "工作人员：更新进度"),
+            ("undo", "工作人员：撤销上次更新"),
+            ("history", "工作人员：更新记录"),
+        ],
+        Lang::En => vec![
+            ("start", "Start"),
+            ("tasks", "Progress of all 20 tasks"),
+            ("status", "One task's progress, e.g. /status 14"),
+            (
+                "subscribe",
+                "Progress notifications, e.g. /subscribe 14 or all",
+            ),
+            ("unsubscribe", "Stop notifications"),
+            ("help", "Help"),
+            ("whoami", "My user id"),
+            ("update", "Officers: post progress"),
+            ("undo", "Officers: revert my last update"),
+            ("history", "Officers: audit trail"),
+        ],
+    }
+}

@@ -1,0 +1,885 @@
+//! Progress of the 20 tasks: reading officers' `/update` arguments (task, metric, quantity with
+//! unit, stage, note) and rendering live status. Pure functions over the task catalogue and the
+//! store's [`MetricState`]s; the core decides who may do what and writes through the store.
+
+use std::fmt;
+
+use chrono::{FixedOffset, TimeZone};
+
+use crate::Lang;
+use crate::knowledge::{Knowledge, Metric, Milestone, Task};
+use crate::matcher::normalize::fold;
+use crate::store::{MetricState, Stage};
+use crate::units::Unit;
+
+/// A value is refused when it exceeds its target this many times: a slip of units or digits.
+pub const MAX_TARGET_FACTOR: f64 = 10.0;
+
+/// A number as an officer typed it, with its unit if one was written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quantity {
+    pub value: f64,
+    pub unit: Option<Unit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityError {
+    #[error("not a number")]
+    NotANumber,
+    #[error("negative")]
+    Negative,
+    #[error("unknown unit `{0}`")]
+    UnknownUnit(String),
+}
+
+impl Quantity {
+    /// Parses `12.5km`, `12.5 公里`, `1.5万平方米`, `3万人次`, `35%`, `1,300个`, `860`
+    /// (full-width forms too). Returns the quantity and the text after it.
+    ///
+    /// Only plain decimal digits are numbers: `NaN`, `inf` and exponents are refused, so a
+    /// value can never be non-finite.
+    pub fn parse_prefix(text: &str) -> Result<(Quantity, &str), QuantityError> {
+        let s = text.trim_start();
+        let negative = s.starts_with(['-', '−', '－']);
+        let body = if negative {
+            s.trim_start_matches(['-', '−', '－'])
+        } else {
+            s.trim_start_matches('+')
+        };
+        let (digits, rest) = split_number(body);
+        if digits.is_empty() {
+            return Err(QuantityError::NotANumber);
+        }
+        let value: f64 = digits.parse().map_err(|_| QuantityError::NotANumber)?;
+        if !value.is_finite() {
+            return Err(QuantityError::NotANumber);
+        }
+        if negative && value != 0.0 {
+            return Err(QuantityError::Negative);
+        }
+        // A lone 万 multiplies (3万人次), unless it begins a unit of its own (万平方米).
+        let after_space = rest.trim_start();
+        let (value, after_wan) = match after_space.strip_prefix('万') {
+            Some(tail) if Unit::parse_prefix(after_space).is_none() => (value * 10_000.0, tail),
+            _ => (value, rest),
+        };
+        let trimmed = after_wan.trim_start();
+        if let Some((unit, tail)) = Unit::parse_prefix(trimmed) {
+            // `12.5 m` is metres but `12.5 monitors` is a number followed by a note.
+            let ends_word = tail
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric()) || !unit_is_ascii(trimmed, tail));
+            if ends_word {
+                return Ok((
+                    Quantity {
+                        value,
+                        unit: Some(unit),
+                    },
+                    tail,
+                ));
+            }
+        }
+        // A word glued to the number that is no unit we know: `5kg`, `5斤`.
+        let glued: String = after_wan
+            .chars()
+            .take_while(|c| c.is_alphabetic() && !c.is_whitespace())
+            .collect();
+        if !glued.is_empty() && !after_wan.starts_with(char::is_whitespace) {
+            let unknown = glued.chars().take(8).collect();
+            // Chinese runs on into the note without a space; only ASCII letters are a unit.
+            if glued.chars().all(|c| c.is_ascii_alphabetic()) || glued.chars().count() <= 2 {
+                return Err(QuantityError::UnknownUnit(unknown));
+            }
+        }
+        Ok((Quantity { value, unit: None }, after_wan))
+    }
+
+    /// The whole of `text` as one quantity (nothing after it).
+    pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
+        let (q, rest) = Quantity::parse_prefix(text)?;
+        if rest.trim().is_empty() {
+            Ok(q)
+        } else {
+            Err(QuantityError::UnknownUnit(
+                rest.trim().chars().take(8).collect(),
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.unit {
+            Some(u) => write!(f, "{}{}", fmt_num(self.value), u.symbol),
+            None => f.write_str(&fmt_num(self.value)),
+        }
+    }
+}
+
+fn unit_is_ascii(with_unit: &str, tail: &str) -> bool {
+    with_unit[..with_unit.len() - tail.len()].is_ascii()
+}
+
+/// Splits off a decimal number (digits, one point, thousands commas between digits).
+fn split_number(s: &str) -> (String, &str) {
+    let mut digits = String::new();
+    let mut seen_point = false;
+    let mut end = 0;
+    let bytes = s.as_bytes();
+    for (i, c) in s.char_indices() {
+        let next_is_digit = bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        match c {
+            '0'..='9' => digits.push(c),
+            '.' if !seen_point && !digits.is_empty() && next_is_digit => {
+                seen_point = true;
+                digits.push('.');
+            }
+            ',' if !digits.is_empty() && !seen_point && next_is_digit => {}
+            _ => break,
+        }
+        end = i + c.len_utf8();
+    }
+    (digits, &s[end..])
+}
+
+/// A number without trailing zeros: 20, 12.5, 2.27.
+pub fn fmt_num(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+// ---- tasks and metrics ------------------------------------------------------------------------
+
+/// A task as an officer or resident names it: `14`, `14号`, `第十四项`, `task 14`, with an
+/// optional metric number (`19.9`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskRef {
+    pub task: u32,
+    pub item: Option<u32>,
+}
+
+impl TaskRef {
+    /// Reads a reference written as one word; `None` if it is not one (a name, say).
+    pub fn parse(word: &str) -> Option<TaskRef> {
+        let w = fold(word.trim());
+        let w = w.trim_start_matches('#');
+        let w = w
+            .strip_prefix("task")
+            .or_else(|| w.strip_prefix("no."))
+            .unwrap_or(w);
+        let w = w.strip_prefix('第').unwrap_or(w);
+        let w = w
+            .strip_suffix("号")
+            .or_else(|| w.strip_suffix("项"))
+            .or_else(|| w.strip_suffix("件"))
+            .unwrap_or(w);
+        if let Some((t, m)) = w.split_once('.') {
+            let task = parse_small_number(t)?;
+            let item = parse_small_number(m)?;
+            return Some(TaskRef {
+                task,
+                item: Some(item),
+            });
+        }
+        Some(TaskRef {
+            task: parse_small_number(w)?,
+            item: None,
+        })
+    }
+}
+
+/// `14` or a Chinese numeral up to 九十九 (`十四`, `二十`).
+fn parse_small_number(s: &str) -> Option<u32> {
+    if s.is_empty() {
+        return None;
+    }
+    if s.chars().all(|c| c.is_ascii_digit()) {
+        return s.parse().ok().filter(|n| *n > 0 && *n < 10_000);
+    }
+    let digit = |c: char| "零一二三四五六七八九".chars().position(|d| d == c);
+    let chars: Vec<char> = s
+        .chars()
+        .map(|c| if c == '两' { '二' } else { c })
+        .collect();
+    let n = match chars.as_slice() {
+        ['十'] => 10,
+        [d] => digit(*d)?,
+        ['十', u] => 10 + digit(*u)?,
+        [t, '十'] => digit(*t)? * 10,
+        [t, '十', u] => digit(*t)? * 10 + digit(*u)?,
+        _ => return None,
+    };
+    u32::try_from(n).ok().filter(|n| *n > 0)
+}
+
+/// One thing a task tracks: a numeric metric or a qualitative milestone.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'k> {
+    Metric(&'k Metric),
+    Milestone(&'k Milestone),
+}
+
+impl<'k> Item<'k> {
+    pub fn number(&self) -> u32 {
+        match self {
+            Item::Metric(m) => m.number,
+            Item::Milestone(m) => m.number,
+        }
+    }
+
+    pub fn name(&self, lang: Lang) -> &'k str {
+        match self {
+            Item::Metric(m) => m.name.get(lang),
+            Item::Milestone(m) => m.name.get(lang),
+        }
+    }
+
+    fn keywords(&self) -> &'k [String] {
+        match self {
+            Item::Metric(m) => &m.keywords,
+            Item::Milestone(m) => &m.keywords,
+        }
+    }
+}
+
+pub fn items(task: &Task) -> impl Iterator<Item = Item<'_>> {
+    task.metrics
+        .iter()
+        .map(Item::Metric)
+        .chain(task.milestones.iter().map(Item::Milestone))
+}
+
+pub fn item(task: &Task, number: u32) -> Option<Item<'_>> {
+    items(task).find(|i| i.number() == number)
+}
+
+/// Items of `task` that the words `selector` name: every word must appear in the item's name
+/// or keywords (or a keyword in the word). Folded, so width, case and script do not matter.
+pub fn select_items<'k>(task: &'k Task, selector: &str) -> Vec<Item<'k>> {
+    let words: Vec<String> = selector.split_whitespace().map(fold).collect();
+    if words.is_empty() {
+        return items(task).collect();
+    }
+    items(task)
+        .filter(|item| {
+            let names = [fold(item.name(Lang::Zh)), fold(item.name(Lang::En))];
+            let keywords: Vec<String> = item.keywords().iter().map(|k| fold(k)).collect();
+            words.iter().all(|w| {
+                names.iter().any(|n| n.contains(w.as_str()))
+                    || keywords
+                        .iter()
+                        .any(|k| k == w || k.contains(w.as_str()) || w.contains(k.as_str()))
+            })
+        })
+        .collect()
+}
+
+/// Finds a task by name words (`供水`, `huxi river`): tasks whose title or keywords contain
+/// every word. The caller falls back to the matcher when this finds none.
+pub fn tasks_named<'k>(knowledge: &'k Knowledge, name: &str) -> Vec<&'k Task> {
+    let words: Vec<String> = name.split_whitespace().map(fold).collect();
+    if words.is_empty() {
+        return Vec::new();
+    }
+    knowledge
+        .tasks
+        .iter()
+        .filter(|task| {
+            let entry = knowledge.entry(&task.id);
+            let mut hay = vec![fold(&task.title.zh), fold(&task.title.en)];
+            if let Some(e) = entry {
+                hay.extend(e.keywords_zh.iter().chain(&e.keywords_en).map(|k| fold(k)));
+            }
+            words
+                .iter()
+                .all(|w| hay.iter().any(|h| h.contains(w.as_str())))
+        })
+        .collect()
+}
+
+// ---- stages ---------------------------------------------------------------------------------
+
+/// Reads a stage word at the start of `text`; returns it and the rest.
+pub fn parse_stage(text: &str) -> Option<(Stage, &str)> {
+    const WORDS: &[(&str, Stage)] = &[
+        ("未开始", Stage::NotStarted),
+        ("尚未开始", Stage::NotStarted),
+        ("not started", Stage::NotStarted),
+        ("not_started", Stage::NotStarted),
+        ("进行中", Stage::InProgress),
+        ("推进中", Stage::InProgress),
+        ("实施中", Stage::InProgress),
+        ("in progress", Stage::InProgress),
+        ("in_progress", Stage::InProgress),
+        ("ongoing", Stage::InProgress),
+        ("已完成", Stage::Done),
+        ("完成", Stage::Done),
+        ("已完工", Stage::Done),
+        ("done", Stage::Done),
+        ("completed", Stage::Done),
+        ("complete", Stage::Done),
+        // Traditional spellings: the rest of the text is not folded, to keep the note as typed.
+        ("未開始", Stage::NotStarted),
+        ("進行中", Stage::InProgress),
+    ];
+    let t = text.trim_start();
+    WORDS.iter().find_map(|(word, stage)| {
+        let head = t.get(..word.len())?;
+        if !head.eq_ignore_ascii_case(word) {
+            return None;
+        }
+        let rest = &t[word.len()..];
+        // An English word must end there: `done` but not `doneness`.
+        let whole = !word.is_ascii() || rest.chars().next().is_none_or(|c| !c.is_alphanumeric());
+        whole.then_some((*stage, rest))
+    })
+}
+
+pub fn stage_name(stage: Stage, lang: Lang) -> &'static str {
+    match (stage, lang) {
+        (Stage::NotStarted, Lang::Zh) => "未开始",
+        (Stage::InProgress, Lang::Zh) => "进行中",
+        (Stage::Done, Lang::Zh) => "已完成",
+        (Stage::NotStarted, Lang::En) => "not started",
+        (Stage::InProgress, Lang::En) => "in progress",
+        (Stage::Done, Lang::En) => "done",
+    }
+}
+
+// ---- /update arguments ------------------------------------------------------------------------
+
+/// A validated `/update`: what to record, with the value already in the metric's own unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePlan {
+    pub task: u32,
+    pub item: u32,
+    pub value: Option<f64>,
+    pub stage: Option<Stage>,
+    pub note: Option<String>,
+    /// The value as typed, for the confirmation.
+    pub given: Option<Quantity>,
+}
+
+/// Why an `/update` was refused; the core words it for the user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateError {
+    MissingTask,
+    UnknownTask(String),
+    /// No value or stage after the task.
+    MissingValue {
+        task: u32,
+    },
+    NotANumber {
+        task: u32,
+        text: String,
+    },
+    Negative {
+        task: u32,
+    },
+    UnknownUnit {
+        task: u32,
+        unit: String,
+    },
+    /// The unit fits none of the metrics meant (`/update 14 5个`).
+    UnitMismatch {
+        task: u32,
+        unit: String,
+    },
+    /// No metric or milestone of the task has that number or those words.
+    UnknownItem {
+        task: u32,
+        words: String,
+    },
+    /// Several items fit: the user must pick one (`rest` is the value/stage and note as typed).
+    Ambiguous {
+        task: u32,
+        items: Vec<u32>,
+        rest: String,
+    },
+    TooLarge {
+        task: u32,
+        item: u32,
+        value: f64,
+        target: f64,
+        unit: Unit,
+    },
+    /// A stage for a task tracked only by numbers.
+    NeedsValue {
+        task: u32,
+    },
+    /// A number for milestones, which take a stage.
+    NeedsStage {
+        task: u32,
+    },
+}
+
+/// Reads `<task>[.<item>] [item words] <value>[unit] [note]` or `<task>[.<item>] [item words]
+/// <stage> [note]`. Only reads: nothing is recorded here.
+pub fn parse_update(knowledge: &Knowledge, args: &str) -> Result<UpdatePlan, UpdateError> {
+    use unicode_normalization::UnicodeNormalization;
+    // Width only (full-width digits, ％, ㎡); the note keeps its script as typed.
+    let args: String = args.nfkc().collect();
+    let args = args.trim();
+    let Some(first) = args.split_whitespace().next() else {
+        return Err(UpdateError::MissingTask);
+    };
+    let mut rest = args[first.len()..].trim_start();
+    let reference = match TaskRef::parse(first) {
+        Some(r) => r,
+        None if fold(first) == "task" => {
+            let Some(second) = rest.split_whitespace().next() else {
+                return Err(UpdateError::MissingTask);
+            };
+            let r =
+                TaskRef::parse(second).ok_or_else(|| UpdateError::UnknownTask(second.into()))?;
+            rest = rest[second.len()..].trim_start();
+            r
+        }
+        None => match tasks_named(knowledge, first).as_slice() {
+            [one] => TaskRef {
+                task: one.number,
+                item: None,
+            },
+            _ => return Err(UpdateError::UnknownTask(first.into())),
+        },
+    };
+    let Some(task) = knowledge.task(reference.task) else {
+        return Err(UpdateError::UnknownTask(first.into()));
+    };
+    let t = task.number;
+    if rest.is_empty() {
+        return Err(UpdateError::MissingValue { task: t });
+    }
+
+    // Item words run until the first word that is a number or a stage.
+    let mut selector_end = rest.len();
+    let mut found: Option<(Option<Quantity>, Option<Stage>, &str)> = None;
+    let mut offset = 0;
+    for word in rest.split_whitespace() {
+        let at = offset + rest[offset..].find(word).unwrap_or(0);
+        let here = &rest[at..];
+        offset = at + word.len();
+        let starts_number = word
+            .trim_start_matches(['-', '+', '−'])
+            .starts_with(|c: char| c.is_ascii_digit());
+        if starts_number {
+            selector_end = at;
+            let (q, tail) = Quantity::parse_prefix(here).map_err(|e| match e {
+                QuantityError::NotANumber => UpdateError::NotANumber {
+                    task: t,
+                    text: word.into(),
+                },
+                QuantityError::Negative => UpdateError::Negative { task: t },
+                QuantityError::UnknownUnit(unit) => UpdateError::UnknownUnit { task: t, unit },
+            })?;
+            found = Some((Some(q), None, tail));
+            break;
+        }
+        if let Some((stage, tail)) = parse_stage(here) {
+            selector_end = at;
+            found = Some((None, Some(stage), tail));
+            break;
+        }
+    }
+    let selector = rest[..selector_end].trim();
+    let Some((quantity, stage, tail)) = found else {
+        // Nothing readable: say which word is not a number, if the words name no item.
+        if reference.item.is_none() && select_items(task, selector).is_empty() {
+            let word = selector.split_whitespace().last().unwrap_or(selector);
+            return Err(UpdateError::NotANumber {
+                task: t,
+                text: word.chars().take(40).collect(),
+            });
+        }
+        return Err(UpdateError::MissingValue { task: t });
+    };
+    let note = Some(tail.trim())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    let value_and_note = rest[selector_end..].trim().to_string();
+
+    // The items meant by number or words; all of the task's when neither was given.
+    let named: Option<Vec<Item<'_>>> = if let Some(n) = reference.item {
+        let found = item(task, n).ok_or_else(|| UpdateError::UnknownItem {
+            task: t,
+            words: format!("{t}.{n}"),
+        })?;
+        Some(vec![found])
+    } else if !selector.is_empty() {
+        let found = select_items(task, selector);
+        if found.is_empty() {
+            return Err(UpdateError::UnknownItem {
+                task: t,
+                words: selector.chars().take(40).collect(),
+            });
+        }
+        Some(found)
+    } else {
+        None
+    };
+    let pool: Vec<Item<'_>> = named.clone().unwrap_or_else(|| items(task).collect());
+
+    let chosen = if let Some(q) = quantity {
+        let metrics: Vec<&Metric> = pool
+            .iter()
+            .filter_map(|i| match i {
+                Item::Metric(m) => Some(*m),
+                Item::Milestone(_) => None,
+            })
+            .collect();
+        if metrics.is_empty() {
+            return Err(UpdateError::NeedsStage { task: t });
+        }
+        let fitting: Vec<&Metric> = match q.unit {
+            Some(u) => metrics.into_iter().filter(|m| u.fits(m.unit)).collect(),
+            None => metrics,
+        };
+        let metric = match fitting.as_slice() {
+            [] => {
+                return Err(UpdateError::UnitMismatch {
+                    task: t,
+                    unit: q.unit.map(|u| u.symbol.to_string()).unwrap_or_default(),
+                });
+            }
+            [one] => *one,
+            many => {
+                return Err(UpdateError::Ambiguous {
+                    task: t,
+                    items: many.iter().map(|m| m.number).collect(),
+                    rest: value_and_note,
+                });
+            }
+        };
+        let value = match q.unit {
+            Some(u) => metric.unit.from_base(u.to_base(q.value)),
+            None => q.value,
+        };
+        if !value.is_finite() || value > metric.target * MAX_TARGET_FACTOR {
+            return Err(UpdateError::TooLarge {
+                task: t,
+                item: metric.number,
+                value,
+                target: metric.target,
+                unit: metric.unit,
+            });
+        }
+        UpdatePlan {
+            task: t,
+            item: metric.number,
+            value: Some(value),
+            stage: None,
+            note,
+            given: Some(q),
+        }
+    } else {
+        // A stage: for milestones, or for a metric named explicitly.
+        let candidates: Vec<Item<'_>> = match &named {
+            // Words that name a milestone and a metric alike mean the milestone: only
+            // milestones are tracked by stage as a rule.
+            Some(named) if named.iter().any(|i| matches!(i, Item::Milestone(_))) => named
+                .iter()
+                .filter(|i| matches!(i, Item::Milestone(_)))
+                .copied()
+                .collect(),
+            Some(named) => named.clone(),
+            None => task.milestones.iter().map(Item::Milestone).collect(),
+        };
+        let chosen = match candidates.as_slice() {
+            [] => return Err(UpdateError::NeedsValue { task: t }),
+            [one] => one.number(),
+            many => {
+                return Err(UpdateError::Ambiguous {
+                    task: t,
+                    items: many.iter().map(Item::number).collect(),
+                    rest: value_and_note,
+                });
+            }
+        };
+        UpdatePlan {
+            task: t,
+            item: chosen,
+            value: None,
+            stage,
+            note,
+            given: None,
+        }
+    };
+    Ok(chosen)
+}
+
+// ---- rendering --------------------------------------------------------------------------------
+
+pub fn unit_name(unit: Unit, lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => unit.symbol,
+        Lang::En => unit.english(),
+    }
+}
+
+/// `12.5 / 20 公里`, with a space before English units and none before `%`.
+pub fn amount(value: f64, target: f64, unit: Unit, lang: Lang) -> String {
+    let u = unit_name(unit, lang);
+    let sep = if u == "%" || lang == Lang::Zh {
+        ""
+    } else {
+        " "
+    };
+    format!("{} / {}{sep}{u}", fmt_num(value), fmt_num(target))
+}
+
+pub fn percent(value: f64, target: f64) -> f64 {
+    if target > 0.0 {
+        value / target * 100.0
+    } else {
+        0.0
+    }
+}
+
+/// A ten-cell bar; full at 100% and beyond.
+pub fn bar(pct: f64) -> String {
+    let filled = (pct.clamp(0.0, 100.0) / 10.0).round() as usize;
+    format!("{}{}", "▓".repeat(filled), "░".repeat(10 - filled))
+}
+
+pub fn fmt_pct(pct: f64) -> String {
+    format!("{}%", fmt_num((pct * 10.0).round() / 10.0))
+}
+
+/// Unix milliseconds as Chongqing local time (UTC+8), to the minute.
+pub fn fmt_time(ms: i64) -> String {
+    let Some(offset) = FixedOffset::east_opt(8 * 3600) else {
+        return ms.to_string();
+    };
+    match offset.timestamp_millis_opt(ms).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+fn state_of<'s>(states: &'s [MetricState], task: u32, number: u32) -> Option<&'s MetricState> {
+    states.iter().find(|s| s.task == task && s.number == number)
+}
+
+/// Every metric and milestone of `task` with its live state, as shown by `/status`.
+pub fn render_status(task: &Task, states: &[MetricState], lang: Lang) -> String {
+    let mut out = match lang {
+        Lang::Zh => format!("第{}项 {}", task.number, task.title.zh),
+        Lang::En => format!("Task {}: {}", task.number, task.title.en),
+    };
+    for item in items(task) {
+        let state = state_of(states, task.number, item.number());
+        out.push_str(&format!(
+            "\n\n{}.{} {}",
+            task.number,
+            item.number(),
+            item.name(lang)
+        ));
+        match item {
+            Item::Metric(m) => {
+                let current = state.and_then(|s| s.current);
+                match current {
+                    Some(v) => {
+                        let pct = percent(v, m.target);
+                        out.push_str(&format!(
+                            "\n{}  {}  {}",
+                            amount(v, m.target, m.unit, lang),
+                            bar(pct),
+                            fmt_pct(pct)
+                        ));
+                    }
+                    None => out.push_str(&format!(
+                        "\n{}  {}",
+                        match lang {
+                            Lang::Zh => format!("目标 {}{}", fmt_num(m.target), m.unit.symbol),
+                            Lang::En =>
+                                format!("target {} {}", fmt_num(m.target), unit_name(m.unit, lang)),
+                        },
+                        no_update(lang)
+                    )),
+                }
+                if let Some(stage) = state.and_then(|s| s.stage) {
+                    out.push_str(&format!(" · {}", stage_name(stage, lang)));
+                }
+            }
+            Item::Milestone(_) => match state.and_then(|s| s.stage) {
+                Some(stage) => out.push_str(&format!("\n{}", stage_name(stage, lang))),
+                None => out.push_str(&format!("\n{}", no_update(lang))),
+            },
+        }
+        if let Some(s) = state {
+            if let Some(note) = s.note.as_deref().filter(|n| !n.is_empty()) {
+                out.push_str(&format!("\n“{note}”"));
+            }
+            if let (Some(at), Some(by)) = (s.updated_at, &s.updated_by) {
+                out.push_str(&match lang {
+                    Lang::Zh => format!("\n{} 更新 · {}", fmt_time(at), by.name),
+                    Lang::En => format!("\nupdated {} by {}", fmt_time(at), by.name),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn no_update(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "暂无进度更新",
+        Lang::En => "no update yet",
+    }
+}
+
+/// One line of `/tasks`: the mean completion of the task's metrics (each capped at 100%), or
+/// for a task with only milestones how many are done; "no update yet" when nothing is recorded.
+pub fn summary(task: &Task, states: &[MetricState], lang: Lang) -> String {
+    let title = task.title.get(lang);
+    let updated = items(task).any(|i| {
+        state_of(states, task.number, i.number())
+            .is_some_and(|s| s.current.is_some() || s.stage.is_some())
+    });
+    if !updated {
+        return format!("{:>2}. {title} — {}", task.number, no_update(lang));
+    }
+    if !task.metrics.is_empty() {
+        let mean = task
+            .metrics
+            .iter()
+            .map(|m| {
+                let v = state_of(states, task.number, m.number)
+                    .and_then(|s| s.current)
+                    .unwrap_or(0.0);
+                percent(v, m.target).min(100.0)
+            })
+            .sum::<f64>()
+            / task.metrics.len() as f64;
+        return format!(
+            "{:>2}. {title} {} {}",
+            task.number,
+            bar(mean),
+            fmt_pct(mean)
+        );
+    }
+    let done = task
+        .milestones
+        .iter()
+        .filter(|m| {
+            state_of(states, task.number, m.number).and_then(|s| s.stage) == Some(Stage::Done)
+        })
+        .count();
+    let total = task.milestones.len();
+    match lang {
+        Lang::Zh => format!("{:>2}. {title} — {done}/{total} 项已完成", task.number),
+        Lang::En => format!("{:>2}. {title} — {done}/{total} done", task.number),
+    }
+}
+
+/// The task's items with numbers and units: what an officer picks from when a metric is unclear.
+pub fn item_list(task: &Task, lang: Lang) -> String {
+    items(task)
+        .map(|item| match item {
+            Item::Metric(m) => format!(
+                "{}.{} {} ({}{}{})",
+                task.number,
+                m.number,
+                m.name.get(lang),
+                fmt_num(m.target),
+                if lang == Lang::En && m.unit.symbol != "%" {
+                    " "
+                } else {
+                    ""
+                },
+                unit_name(m.unit, lang)
+            ),
+            Item::Milestone(m) => format!(
+                "{}.{} {} ({})",
+                task.number,
+                m.number,
+                m.name.get(lang),
+                match lang {
+                    Lang::Zh => "阶段",
+                    Lang::En => "stage",
+                }
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> (f64, Option<&'static str>, String) {
+        let (q, rest) = Quantity::parse_prefix(s).expect(s);
+        (q.value, q.unit.map(|u| u.symbol), rest.trim().to_string())
+    }
+
+    #[test]
+    fn quantities_with_units_and_notes() {
+        assert_eq!(q("12.5km"), (12.5, Some("公里"), String::new()));
+        assert_eq!(
+            q("12.5公里 西永片区完工"),
+            (12.5, Some("公里"), "西永片区完工".into())
+        );
+        assert_eq!(q("1.5万平方米"), (1.5, Some("万平方米"), String::new()));
+        assert_eq!(q("3万人次"), (30_000.0, Some("人次"), String::new()));
+        assert_eq!(q("35%"), (35.0, Some("%"), String::new()));
+        assert_eq!(q("1,300个"), (1300.0, Some("个"), String::new()));
+        assert_eq!(q("860"), (860.0, None, String::new()));
+        assert_eq!(q("12.5 m"), (12.5, Some("米"), String::new()));
+        assert_eq!(
+            q("12 monitors fitted"),
+            (12.0, None, "monitors fitted".into())
+        );
+        assert_eq!(q("7户已完工"), (7.0, Some("户"), "已完工".into()));
+    }
+
+    #[test]
+    fn bad_quantities() {
+        use QuantityError::*;
+        assert_eq!(Quantity::parse_prefix("abc"), Err(NotANumber));
+        assert_eq!(Quantity::parse_prefix("NaN"), Err(NotANumber));
+        assert_eq!(Quantity::parse_prefix("inf"), Err(NotANumber));
+        assert_eq!(Quantity::parse_prefix("-5km"), Err(Negative));
+        assert_eq!(Quantity::parse_prefix("5kg"), Err(UnknownUnit("kg".into())));
+        assert_eq!(Quantity::parse_prefix(".5"), Err(NotANumber));
+    }
+
+    #[test]
+    fn task_refs() {
+        let t = |s| TaskRef::parse(s).map(|r| (r.task, r.item));
+        assert_eq!(t("14"), Some((14, None)));
+        assert_eq!(t("14号"), Some((14, None)));
+        assert_eq!(t("第十四项"), Some((14, None)));
+        assert_eq!(t("第二十项"), Some((20, None)));
+        assert_eq!(t("19.9"), Some((19, Some(9))));
+        assert_eq!(t("１４"), Some((14, None)));
+        assert_eq!(t("#3"), Some((3, None)));
+        assert_eq!(t("供水"), None);
+        assert_eq!(t("0"), None);
+        assert_eq!(t(""), None);
+    }
+
+    #[test]
+    fn stages() {
+        assert_eq!(
+            parse_stage("已完成 验收通过"),
+            Some((Stage::Done, " 验收通过"))
+        );
+        assert_eq!(parse_stage("In progress"), Some((Stage::InProgress, "")));
+        assert_eq!(parse_stage("doneness"), None);
+    }
+
+    #[test]
+    fn bars_and_percents() {
+        assert_eq!(bar(62.5), "▓▓▓▓▓▓░░░░");
+        assert_eq!(bar(250.0), "▓▓▓▓▓▓▓▓▓▓");
+        assert_eq!(fmt_pct(percent(12.5, 20.0)), "62.5%");
+        assert_eq!(fmt_time(0), "1970-01-01 08:00");
+    }
+}

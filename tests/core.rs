@@ -1,0 +1,460 @@
+//! The channel-agnostic core end to end: commands, authorization, updates, undo, subscriptions
+//! and free-text progress questions, over the real `faq/` and a real store (a SQLite file, and
+//! PostgreSQL when `MINSHENG_PG_URL` is set).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use minsheng::Lang;
+use minsheng::core::{Admins, Core, Input, Message, Reply, Sender};
+use minsheng::knowledge::Knowledge;
+use minsheng::store::{MetricState, Store};
+
+#[path = "common/db.rs"]
+mod db;
+use db::{Db, count};
+
+async fn core(store: Store) -> Core {
+    let knowledge =
+        Knowledge::load_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("faq").as_path())
+            .expect("faq/ loads");
+    let admins = Admins::parse("1,telegram:900,wechat:oAdmin").expect("admins");
+    Core::start(Arc::new(knowledge), store, admins)
+        .await
+        .expect("core starts")
+}
+
+fn from(channel: &'static str, user: &str) -> Sender {
+    Sender {
+        channel,
+        user_id: user.into(),
+        name: format!("user {user}"),
+        lang: None,
+    }
+}
+
+async fn say(core: &Core, sender: &Sender, text: &str) -> Vec<Reply> {
+    core.handle(&Message {
+        sender: sender.clone(),
+        chat_id: format!("chat-{}", sender.user_id),
+        input: Input::Text(text.into()),
+    })
+    .await
+}
+
+async fn text(core: &Core, sender: &Sender, text: &str) -> String {
+    let replies = say(core, sender, text).await;
+    assert!(!replies.is_empty(), "no reply to {text:?}");
+    replies
+        .iter()
+        .map(|r| r.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn press(core: &Core, sender: &Sender, data: &str) -> Vec<Reply> {
+    core.handle(&Message {
+        sender: sender.clone(),
+        chat_id: format!("chat-{}", sender.user_id),
+        input: Input::Button(data.into()),
+    })
+    .await
+}
+
+/// Everything a bad input could have touched: progress, the audit trail, the outbox.
+async fn snapshot(store: &Store) -> (Vec<MetricState>, i64, i64) {
+    (
+        store.states(None).await.expect("states"),
+        count(store, "SELECT COUNT(*) FROM audit WHERE kind <> 'refused'").await,
+        count(store, "SELECT COUNT(*) FROM outbox").await,
+    )
+}
+
+// ---- scenarios --------------------------------------------------------------------------------
+
+async fn bad_updates_are_refused_and_change_nothing(db: Db) {
+    let core = core(db.store).await;
+    let admin = from("console", "1");
+    // A subscriber, so that a wrongly applied update would also show in the outbox.
+    text(&core, &from("telegram", "7"), "/subscribe all").await;
+    let before = snapshot(core.store()).await;
+    let long_note = "很".repeat(1_001);
+    let cases: &[(&str, &[&str])] = &[
+        ("/update", &["请写上任务编号"]),
+        ("/update 99 5km", &["没有找到任务", "99"]),
+        ("/update 0 5km", &["没有找到任务"]),
+        ("/update 供暖 5km", &["没有找到任务"]),
+        ("/update 14", &["请写上数值和单位", "14.1"]),
+        ("/update 14 abc", &["不是有效的数值", "abc"]),
+        ("/update 14 NaN", &["不是有效的数值"]),
+        ("/update 14 inf", &["不是有效的数值"]),
+        ("/update 14 -5km", &["不能为负数"]),
+        ("/update 14 5kg", &["不认识单位", "kg"]),
+        ("/update 14 5个", &["单位“个”与第14项的指标不符", "14.1"]),
+        ("/update 14 300km", &["超过", "10倍"]),
+        ("/update 14 200001米", &["超过", "10倍"]),
+        (
+            "/update 19 3.2km",
+            &["多个指标符合", "19.7", "19.9", "19.10"],
+        ),
+        ("/update 19 河马 3.2km", &["没有“河马”这个指标"]),
+        ("/update 19.99 3.2km", &["没有“19.99”这个指标"]),
+        ("/update 10 5个", &["按阶段统计"]),
+        ("/update 14 已完成", &["按数值统计"]),
+        ("/update 10 进行中", &["多个指标符合", "10.1", "10.4"]),
+    ];
+    for (input, expected) in cases {
+        let reply = text(&core, &admin, input).await;
+        for e in *expected {
+            assert!(reply.contains(e), "{input:?}: expected {e:?} in\n{reply}");
+        }
+        assert!(
+            reply.contains("没有改动"),
+            "{input:?}: the reply must say nothing changed:\n{reply}"
+        );
+        assert_eq!(
+            snapshot(core.store()).await,
+            before,
+            "{input:?} changed the store"
+        );
+    }
+    let reply = text(&core, &admin, &format!("/update 14 12.5km {long_note}")).await;
+    assert!(reply.contains("太长"), "{reply}");
+    assert_eq!(snapshot(core.store()).await, before);
+
+    // The same refusals in English for an English speaker.
+    let english = Sender {
+        lang: Some(Lang::En),
+        ..admin.clone()
+    };
+    let reply = text(&core, &english, "/update 14 5kg").await;
+    assert!(reply.contains("don't know the unit"), "{reply}");
+    assert!(reply.contains("Nothing was changed"), "{reply}");
+    let reply = text(&core, &english, "/update 14 5个").await;
+    assert!(reply.contains("does not fit"), "{reply}");
+    assert_eq!(snapshot(core.store()).await, before);
+}
+
+async fn updates_convert_units_and_notify(db: Db) {
+    let core = core(db.store).await;
+    let admin = from("console", "1");
+    let resident = from("telegram", "7");
+    assert!(
+        text(&core, &resident, "/subscribe 14")
+            .await
+            .contains("已订阅第14项")
+    );
+    assert!(
+        text(&core, &from("telegram", "8"), "/subscribe 4")
+            .await
+            .contains("已订阅")
+    );
+
+    let reply = text(&core, &admin, "/update 14 12.5公里 西永片区完工").await;
+    assert!(reply.contains("✅"), "{reply}");
+    assert!(reply.contains("12.5 / 20公里"), "{reply}");
+    assert!(reply.contains("62.5%"), "{reply}");
+    // Only the task-14 subscriber hears of it, once.
+    let sent = core
+        .store()
+        .claim_outbox("telegram", 10, 60_000)
+        .await
+        .expect("claim");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].chat_id, "chat-7");
+    assert!(sent[0].text.contains("12.5 / 20公里"), "{}", sent[0].text);
+    assert!(sent[0].text.contains("西永片区完工"));
+
+    // Metres convert to the metric's kilometres; the value is absolute, not added.
+    text(&core, &admin, "/update 14 13000米").await;
+    let status = text(&core, &resident, "/status 14").await;
+    assert!(status.contains("13 / 20公里"), "{status}");
+    assert!(status.contains("65%"), "{status}");
+    assert!(status.contains("user 1"), "who updated it: {status}");
+
+    for (input, needle) in [
+        ("/update 1 1.5万平方米", "1.2"), // 万平方米 fits only the area metric
+        ("/update 7 35%", "35 / 40%"),
+        ("/update 4 860个", "860 / 1300个"),
+        ("/update 19 缓冲带 3.2km", "19.7"),
+        ("/update 19.9 1.2km", "19.9"),
+        ("/update 9 7户", "7 / 7户"),
+        ("/update 12 1500人次", "1500 / 1500人次"),
+        ("/update 10.1 进行中 场地已选定", "进行中"),
+        ("/update 6 黑臭水体清零 已完成", "已完成"),
+        ("/update 第十六项 430台", "430 / 860台"),
+        ("/update 15号 40批次", "40 / 100批次"),
+    ] {
+        let reply = text(&core, &admin, input).await;
+        assert!(reply.contains("✅"), "{input}: {reply}");
+        assert!(
+            reply.contains(needle),
+            "{input}: expected {needle:?} in {reply}"
+        );
+    }
+    let status = text(&core, &resident, "/status 1").await;
+    assert!(status.contains("1.5 / 2.27万平方米"), "{status}");
+    let status = text(&core, &resident, "/status 19").await;
+    assert!(status.contains("3.2 / 12.4公里"), "{status}");
+    assert!(status.contains("1.2 / 1.8公里"), "{status}");
+
+    // The task list shows each task's mean progress.
+    let tasks = text(&core, &resident, "/tasks").await;
+    assert!(tasks.contains("14. 城市老旧供水管网改造"), "{tasks}");
+    assert!(tasks.contains("65%"), "{tasks}");
+    assert!(tasks.contains("暂无进度更新"), "{tasks}");
+    assert!(
+        tasks.contains("0/4 项已完成") || tasks.contains("项已完成"),
+        "{tasks}"
+    );
+}
+
+async fn status_by_number_name_and_question(db: Db) {
+    let core = core(db.store).await;
+    let admin = from("console", "1");
+    text(&core, &admin, "/update 14 12.5km").await;
+    let resident = from("telegram", "7");
+    for input in [
+        "/status 14",
+        "/status 14号",
+        "/status 第十四项",
+        "/status 供水",
+        "/status task 14",
+        "/status@minsheng_bot 14",
+        "供水管网改造完成了吗",
+        "老旧供水管网改造进度怎么样",
+    ] {
+        let reply = text(&core, &resident, input).await;
+        assert!(
+            reply.contains("12.5 / 20公里") && reply.contains("62.5%"),
+            "{input}: {reply}"
+        );
+    }
+    let reply = text(&core, &resident, "how far is the Huxi River restoration?").await;
+    assert!(reply.contains("Task 19"), "{reply}");
+    assert!(reply.contains("no update yet"), "{reply}");
+    let reply = text(&core, &resident, "/status 42").await;
+    assert!(reply.contains("没有找到任务"), "{reply}");
+    // A definition question still gets the policy answer, not the status.
+    let reply = text(&core, &resident, "什么是错时共享停车").await;
+    assert!(reply.contains("错时共享"), "{reply}");
+    assert!(reply.contains("/status 4"), "{reply}");
+}
+
+async fn authorization(db: Db) {
+    let core = core(db.store).await;
+    let admin = from("console", "1");
+    let stranger = from("telegram", "55");
+    let refusals = "SELECT COUNT(*) FROM audit WHERE kind = 'refused'";
+
+    let reply = text(&core, &stranger, "/update 14 12.5km").await;
+    assert!(reply.contains("只有经授权的工作人员"), "{reply}");
+    assert!(reply.contains("55"), "tells them their id: {reply}");
+    assert_eq!(count(core.store(), refusals).await, 1);
+    assert!(
+        text(&core, &stranger, "/grant 55")
+            .await
+            .contains("只有管理员")
+    );
+    assert!(text(&core, &stranger, "/undo").await.contains("只有经授权"));
+
+    // A grant is per channel: console user 55 is not telegram user 55.
+    let reply = text(&core, &admin, "/grant telegram:55 14 19").await;
+    assert!(reply.contains("已授权 telegram:55"), "{reply}");
+    assert!(
+        text(&core, &from("console", "55"), "/update 14 1km")
+            .await
+            .contains("只有经授权")
+    );
+    assert!(
+        text(&core, &stranger, "/update 14 12.5km")
+            .await
+            .contains("✅")
+    );
+    let reply = text(&core, &stranger, "/update 4 100个").await;
+    assert!(reply.contains("没有更新第4项的权限"), "{reply}");
+    assert_eq!(count(core.store(), refusals).await, 4);
+    let officers = text(&core, &admin, "/officers").await;
+    assert!(officers.contains("telegram:55 — 14,19"), "{officers}");
+    assert!(text(&core, &stranger, "/help").await.contains("/update"));
+    assert!(
+        !text(&core, &from("telegram", "56"), "/help")
+            .await
+            .contains("/update")
+    );
+
+    // Identity is the authenticated sender, never text in the message.
+    let reply = text(&core, &from("telegram", "56"), "/update 14 20km user 1").await;
+    assert!(reply.contains("只有经授权"), "{reply}");
+
+    assert!(
+        text(&core, &admin, "/revoke telegram:55")
+            .await
+            .contains("已收回")
+    );
+    assert!(
+        text(&core, &stranger, "/update 14 13km")
+            .await
+            .contains("只有经授权")
+    );
+    let status = text(&core, &admin, "/status 14").await;
+    assert!(status.contains("12.5 / 20公里"), "{status}");
+    // Admins from ADMIN_IDS by channel.
+    assert!(
+        text(&core, &from("telegram", "900"), "/update 4 10个")
+            .await
+            .contains("✅")
+    );
+    assert!(
+        text(&core, &from("wechat", "oAdmin"), "/update 4 11个")
+            .await
+            .contains("✅")
+    );
+    assert!(
+        text(&core, &from("wechat", "1"), "/update 4 12个")
+            .await
+            .contains("只有经授权")
+    );
+}
+
+async fn undo_and_history(db: Db) {
+    let core = core(db.store).await;
+    let admin = from("console", "1");
+    text(&core, &admin, "/grant telegram:55").await;
+    let officer = from("telegram", "55");
+    text(&core, &officer, "/update 14 10km 第一段").await;
+    text(&core, &officer, "/update 14 12.5km 第二段").await;
+    let reply = text(&core, &officer, "/undo").await;
+    assert!(reply.contains("↩️"), "{reply}");
+    assert!(reply.contains("10"), "{reply}");
+    let status = text(&core, &officer, "/status 14").await;
+    assert!(status.contains("10 / 20公里"), "{status}");
+    assert!(
+        status.contains("第一段"),
+        "the note comes back too: {status}"
+    );
+
+    // Someone else's later figure is never overwritten by an undo.
+    text(&core, &admin, "/update 14 11km").await;
+    let reply = text(&core, &officer, "/undo").await;
+    assert!(reply.contains("又被他人修改过"), "{reply}");
+    assert!(
+        text(&core, &officer, "/status 14")
+            .await
+            .contains("11 / 20公里")
+    );
+
+    let history = text(&core, &officer, "/history 14").await;
+    assert!(history.contains("撤销"), "{history}");
+    assert!(history.contains("第二段"), "{history}");
+    assert!(history.contains("user 55 (telegram:55)"), "{history}");
+    assert!(history.contains("10 → 11"), "{history}");
+    assert!(
+        text(&core, &from("telegram", "77"), "/undo")
+            .await
+            .contains("只有经授权")
+    );
+    assert!(text(&core, &admin, "/undo").await.contains("↩️"));
+    assert!(text(&core, &admin, "/undo").await.contains("没有可以撤销"));
+}
+
+async fn concurrent_officers_lose_nothing(db: Db) {
+    let core = Arc::new(core(db.store).await);
+    text(&core, &from("console", "1"), "/grant console:2").await;
+    let mut handles = Vec::new();
+    for (user, km) in [("1", "5km"), ("2", "6km")] {
+        for i in 0..5 {
+            let core = Arc::clone(&core);
+            let input = format!("/update 14 {km} 第{i}次");
+            handles.push(tokio::spawn(async move {
+                text(&core, &from("console", user), &input).await
+            }));
+        }
+    }
+    for h in handles {
+        assert!(h.await.expect("task").contains("✅"));
+    }
+    let audited = count(
+        core.store(),
+        "SELECT COUNT(*) FROM audit WHERE kind = 'update'",
+    )
+    .await;
+    assert_eq!(audited, 10);
+    let states = core.store().states(Some(14)).await.expect("states");
+    let last = core.store().history(14, 1).await.expect("history");
+    assert_eq!(
+        states[0].current, last[0].new_value,
+        "the last write wins, visibly"
+    );
+}
+
+async fn buttons_feedback_and_questions(db: Db) {
+    let core = core(db.store).await;
+    let resident = from("telegram", "7");
+    // A confident answer carries feedback buttons; a press is stored once per user.
+    let replies = say(&core, &resident, "什么是错时共享停车").await;
+    let up = replies[0]
+        .buttons
+        .iter()
+        .find(|b| b.label == "👍")
+        .expect("feedback button");
+    let ack = press(&core, &resident, &up.data).await;
+    assert!(ack[0].transient);
+    press(&core, &resident, &up.data).await;
+    assert_eq!(
+        core.store().feedback_counts().await.expect("counts"),
+        vec![("qa3".to_string(), 1, 0)]
+    );
+    // Unknown and forged buttons get a polite reply and change nothing.
+    for data in [
+        "",
+        "entry:nope",
+        "fb:sideways:qa3",
+        "fb:up:nope",
+        "cmd:",
+        "zzz",
+    ] {
+        let r = press(&core, &resident, data).await;
+        assert!(r[0].text.contains("按钮已失效"), "{data}: {}", r[0].text);
+    }
+    assert_eq!(
+        core.store().feedback_counts().await.expect("counts").len(),
+        1
+    );
+    // An out-of-scope question is recorded for /unanswered.
+    let reply = text(&core, &resident, "明天天气怎么样").await;
+    assert!(reply.contains("抱歉"), "{reply}");
+    text(&core, &resident, "明天天气怎么样").await;
+    let top = text(&core, &from("console", "1"), "/unanswered").await;
+    assert!(top.contains("2× 明天天气怎么样"), "{top}");
+    assert!(
+        text(&core, &resident, "/unanswered")
+            .await
+            .contains("只有经授权")
+    );
+    // Unknown commands, greetings and over-long questions.
+    assert!(
+        text(&core, &resident, "/frobnicate")
+            .await
+            .contains("没有 /frobnicate")
+    );
+    assert!(
+        text(&core, &resident, "/start")
+            .await
+            .contains("/status 14")
+    );
+    let long = "问".repeat(1_001);
+    assert!(text(&core, &resident, &long).await.contains("太长"));
+    let english = text(&core, &resident, "What is staggered-time shared parking?").await;
+    assert!(english.contains("shared"), "{english}");
+}
+
+on_both_backends!(
+    bad_updates_are_refused_and_change_nothing,
+    updates_convert_units_and_notify,
+    status_by_number_name_and_question,
+    authorization,
+    undo_and_history,
+    concurrent_officers_lose_nothing,
+    buttons_feedback_and_questions,
+);
