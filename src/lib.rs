@@ -10,6 +10,7 @@ pub mod knowledge;
 pub mod matcher;
 pub mod store;
 pub mod units;
+pub mod wechat;
 
 use serde::Serialize;
 
