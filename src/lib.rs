@@ -13,6 +13,7 @@ pub mod matcher;
 pub mod progress;
 pub mod store;
 pub mod units;
+pub mod wechat;
 
 use serde::Serialize;
 

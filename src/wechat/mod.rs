@@ -1,0 +1,608 @@
+//! The WeChat Official Account (公众号) callback: an axum [`Router`] that verifies, decrypts and
+//! parses what WeChat posts, asks a [`Handler`] for the reply and renders it as a passive reply.
+//!
+//! Independent of the bot's core: the core plugs in through [`Handler`]. Mount the router where
+//! the account's server URL points, e.g. `Router::new().nest("/wechat", wechat::router(..))`.
+//!
+//! WeChat waits 5 s for a reply and then retries the same message (up to three times), so the
+//! adapter runs the handler once per message in the background, answers `success` ("no reply")
+//! when it is not done in time, and gives the finished reply to a later retry.
+
+pub mod protocol;
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rand::Rng as _;
+use rand::distributions::Alphanumeric;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use protocol::{AesKey, Message};
+
+/// Larger bodies are refused with 413; real messages are a few KB at most.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// WeChat gives up after 5 s; answer before then whatever the handler is doing.
+const REPLY_DEADLINE: Duration = Duration::from_millis(4500);
+/// WeChat's retries span about 15 s; keep replies well beyond that.
+const DEDUP_TTL: Duration = Duration::from_secs(300);
+/// Bounds memory under a flood of distinct messages; the oldest entries go first.
+const DEDUP_CAPACITY: usize = 10_000;
+/// Appended when the router has to cut a reply the handler did not fit itself.
+const CUT_TAIL: &str = "…";
+/// WeChat's body for "no reply".
+const NO_REPLY: &str = "success";
+
+/// The account's callback settings, from the WeChat console (基本配置).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    pub token: String,
+    pub appid: String,
+    /// The 43-character EncodingAESKey; `None` for plain mode only.
+    pub aes_key: Option<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("token", &"<redacted>")
+            .field("appid", &self.appid)
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Why the WeChat settings in the environment are unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set when any of WECHAT_TOKEN, WECHAT_APPID, WECHAT_AES_KEY is")]
+    Missing(&'static str),
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl Config {
+    /// Reads `WECHAT_TOKEN`, `WECHAT_APPID` and the optional `WECHAT_AES_KEY`. `Ok(None)` when
+    /// none is set (the channel is off); an error naming the variable when the set is
+    /// incomplete or the key is malformed. Empty values count as unset.
+    pub fn from_env() -> Result<Option<Config>, ConfigError> {
+        Config::from_lookup(|name| std::env::var_os(name))
+    }
+
+    fn from_lookup(get: impl Fn(&str) -> Option<OsString>) -> Result<Option<Config>, ConfigError> {
+        let var = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) if v.is_empty() => Ok(None),
+                Some(v) => v
+                    .into_string()
+                    .map(|s| Some(s.trim().to_owned()))
+                    .map_err(|_| ConfigError::Invalid {
+                        var: name,
+                        reason: "not valid Unicode".into(),
+                    }),
+            }
+        };
+        let (token, appid, aes_key) = (
+            var("WECHAT_TOKEN")?,
+            var("WECHAT_APPID")?,
+            var("WECHAT_AES_KEY")?,
+        );
+        let Some(token) = token else {
+            return match (&appid, &aes_key) {
+                (None, None) => Ok(None),
+                _ => Err(ConfigError::Missing("WECHAT_TOKEN")),
+            };
+        };
+        let appid = appid.ok_or(ConfigError::Missing("WECHAT_APPID"))?;
+        let config = Config {
+            token,
+            appid,
+            aes_key,
+        };
+        config.decoded_key()?;
+        Ok(Some(config))
+    }
+
+    /// The decoded EncodingAESKey, if one is configured.
+    pub fn decoded_key(&self) -> Result<Option<AesKey>, ConfigError> {
+        self.aes_key
+            .as_deref()
+            .map(AesKey::from_encoding_aes_key)
+            .transpose()
+            .map_err(|e| ConfigError::Invalid {
+                var: "WECHAT_AES_KEY",
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// What a follower sent, reduced to what the bot acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    Text {
+        content: String,
+    },
+    Subscribe,
+    Unsubscribe,
+    /// Any other message type (`image`, `voice`, `location`, …); other events appear as
+    /// `event:<Event>`, e.g. `event:CLICK`.
+    Other {
+        msg_type: String,
+    },
+}
+
+/// One inbound message for the [`Handler`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The follower's OpenID (`FromUserName`).
+    pub openid: String,
+    pub inbound: Inbound,
+    /// `MsgId`, or `FromUserName#CreateTime` for events: the same for WeChat's retries.
+    pub dedup_key: String,
+}
+
+/// The bot behind the callback.
+pub trait Handler: Send + Sync + 'static {
+    /// Returns the reply text (plain text; may be empty for "no reply").
+    fn handle(&self, msg: Incoming) -> impl std::future::Future<Output = String> + Send;
+}
+
+/// The callback router: `GET /` answers WeChat's server verification, `POST /` takes messages.
+pub fn router<H: Handler>(config: Config, handler: Arc<H>) -> Router {
+    let key = match config.decoded_key() {
+        Ok(None) => SafeMode::Off,
+        Ok(Some(key)) => SafeMode::On(key),
+        Err(e) => {
+            error!(error = %e, "WeChat safe mode disabled: bad key");
+            SafeMode::Broken
+        }
+    };
+    let shared = Arc::new(Shared {
+        token: config.token,
+        appid: config.appid,
+        key,
+        handler,
+        dedup: Dedup::default(),
+    });
+    Router::new()
+        .route("/", get(verify::<H>).post(callback::<H>))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+enum SafeMode {
+    Off,
+    On(AesKey),
+    /// A key was configured but is malformed: refuse encrypted messages rather than guess.
+    Broken,
+}
+
+struct Shared<H> {
+    token: String,
+    appid: String,
+    key: SafeMode,
+    handler: Arc<H>,
+    dedup: Dedup,
+}
+
+/// The query WeChat adds to every callback; all optional so a bad request gets our status
+/// codes rather than the extractor's.
+#[derive(Debug, Default, Deserialize)]
+struct CallbackQuery {
+    signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    echostr: Option<String>,
+    encrypt_type: Option<String>,
+    msg_signature: Option<String>,
+}
+
+/// A refused request: logged with its reason (never with secrets) when turned into the
+/// response, which carries only the status.
+#[derive(Debug)]
+struct Reject {
+    status: StatusCode,
+    reason: String,
+}
+
+fn reject(status: StatusCode, reason: impl fmt::Display) -> Reject {
+    Reject {
+        status,
+        reason: reason.to_string(),
+    }
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        warn!(status = status.as_u16(), reason = %self.reason, "WeChat callback refused");
+        (status, status.canonical_reason().unwrap_or("refused")).into_response()
+    }
+}
+
+fn plain_text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+async fn verify<H: Handler>(
+    State(s): State<Arc<Shared<H>>>,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    if !s.plain_signature_ok(&q) {
+        return reject(
+            StatusCode::FORBIDDEN,
+            "bad signature on server verification",
+        )
+        .into_response();
+    }
+    match q.echostr {
+        Some(echo) => {
+            info!("WeChat server verification passed");
+            plain_text(echo)
+        }
+        None => reject(StatusCode::BAD_REQUEST, "verification without echostr").into_response(),
+    }
+}
+
+async fn callback<H: Handler>(
+    State(s): State<Arc<Shared<H>>>,
+    Query(q): Query<CallbackQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let deadline = Instant::now() + REPLY_DEADLINE;
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return reject(e.status(), e.body_text()).into_response(),
+    };
+    let safe = q.encrypt_type.as_deref() == Some("aes");
+    let opened = if safe {
+        s.open_safe(&q, &body)
+    } else {
+        s.open_plain(&q, &body)
+    };
+    let msg = match opened {
+        Ok(msg) => msg,
+        Err(refused) => return refused.into_response(),
+    };
+    let incoming = match incoming(&msg) {
+        Ok(incoming) => incoming,
+        Err(refused) => return refused.into_response(),
+    };
+    let reply = s.reply_for(incoming, deadline).await;
+    // Last resort: the handler should already have fitted its text with `fit_text`.
+    let reply = protocol::fit_text(&reply, protocol::MAX_TEXT_BYTES, CUT_TAIL);
+    if reply.is_empty() {
+        return plain_text(NO_REPLY.to_owned());
+    }
+    let now = unix_now();
+    let xml = protocol::render_text_reply(&msg.from_user_name, &msg.to_user_name, now, &reply);
+    let xml = match (&s.key, safe) {
+        (SafeMode::On(key), true) => s.seal(key, &xml, now),
+        _ => xml,
+    };
+    (
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        xml,
+    )
+        .into_response()
+}
+
+impl<H: Handler> Shared<H> {
+    fn plain_signature_ok(&self, q: &CallbackQuery) -> bool {
+        let (Some(sig), Some(ts), Some(nonce)) = (&q.signature, &q.timestamp, &q.nonce) else {
+            return false;
+        };
+        protocol::verify_signature(sig, &protocol::signature(&self.token, ts, nonce))
+    }
+
+    fn open_plain(&self, q: &CallbackQuery, body: &[u8]) -> Result<Message, Reject> {
+        if !self.plain_signature_ok(q) {
+            return Err(reject(StatusCode::FORBIDDEN, "bad signature"));
+        }
+        let xml = std::str::from_utf8(body)
+            .map_err(|_| reject(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
+        protocol::parse_message(xml).map_err(|e| reject(StatusCode::BAD_REQUEST, e))
+    }
+
+    fn open_safe(&self, q: &CallbackQuery, body: &[u8]) -> Result<Message, Reject> {
+        let key = match &self.key {
+            SafeMode::On(key) => key,
+            SafeMode::Off => {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "encrypted message but WECHAT_AES_KEY is not set",
+                ));
+            }
+            SafeMode::Broken => {
+                return Err(reject(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "encrypted message but WECHAT_AES_KEY is malformed",
+                ));
+            }
+        };
+        let xml = std::str::from_utf8(body)
+            .map_err(|_| reject(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
+        let envelope =
+            protocol::parse_message(xml).map_err(|e| reject(StatusCode::BAD_REQUEST, e))?;
+        let encrypt = envelope
+            .encrypt
+            .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "no Encrypt field"))?;
+        let (Some(sig), Some(ts), Some(nonce)) = (&q.msg_signature, &q.timestamp, &q.nonce) else {
+            return Err(reject(StatusCode::FORBIDDEN, "missing msg_signature"));
+        };
+        let expected = protocol::msg_signature(&self.token, ts, nonce, &encrypt);
+        if !protocol::verify_signature(sig, &expected) {
+            return Err(reject(StatusCode::FORBIDDEN, "bad msg_signature"));
+        }
+        let (inner, appid) =
+            protocol::decrypt(key, &encrypt).map_err(|e| reject(StatusCode::BAD_REQUEST, e))?;
+        if appid != self.appid {
+            return Err(reject(StatusCode::FORBIDDEN, "message for another AppID"));
+        }
+        protocol::parse_message(&inner).map_err(|e| reject(StatusCode::BAD_REQUEST, e))
+    }
+
+    /// Encrypts a reply into the safe-mode envelope with a fresh nonce and timestamp.
+    fn seal(&self, key: &AesKey, xml: &str, now: u64) -> String {
+        let nonce: String = rand::thread_rng()
+            .sample_iter(Alphanumeric)
+            .take(16)
+            .map(char::from)
+            .collect();
+        let encrypt = protocol::encrypt(key, &self.appid, xml);
+        let timestamp = now.to_string();
+        let sig = protocol::msg_signature(&self.token, &timestamp, &nonce, &encrypt);
+        protocol::render_envelope(&encrypt, &sig, now, &nonce)
+    }
+
+    /// The handler's reply to `incoming`, running the handler only for the first copy of a
+    /// message; empty if it is not ready by `deadline` (it keeps running for the retry).
+    async fn reply_for(&self, incoming: Incoming, deadline: Instant) -> String {
+        let (mut rx, first) = self.dedup.claim(&incoming.dedup_key);
+        match first {
+            Some(tx) => {
+                debug!(openid = %incoming.openid, key = %incoming.dedup_key, "WeChat message");
+                let handler = Arc::clone(&self.handler);
+                tokio::spawn(async move {
+                    let reply = handler.handle(incoming).await;
+                    // Stores the reply even if every waiter has gone, for a later retry.
+                    tx.send_replace(Some(reply));
+                });
+            }
+            None => debug!(key = %incoming.dedup_key, "WeChat retry; reusing the reply"),
+        }
+        match tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(reply)) => reply.clone().unwrap_or_default(),
+            Ok(Err(_)) => {
+                error!("WeChat handler ended without a reply");
+                String::new()
+            }
+            Err(_) => {
+                info!("WeChat handler too slow; answered `success`, reply kept for the retry");
+                String::new()
+            }
+        }
+    }
+}
+
+/// Maps a parsed message to what the handler sees; 400 if WeChat's required fields are absent.
+fn incoming(msg: &Message) -> Result<Incoming, Reject> {
+    if msg.from_user_name.is_empty() || msg.msg_type.is_empty() {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "message without FromUserName or MsgType",
+        ));
+    }
+    let inbound = match msg.msg_type.as_str() {
+        "text" => Inbound::Text {
+            content: msg.content.clone().unwrap_or_default(),
+        },
+        "event" => match msg.event.as_deref().unwrap_or_default() {
+            e if e.eq_ignore_ascii_case("subscribe") => Inbound::Subscribe,
+            e if e.eq_ignore_ascii_case("unsubscribe") => Inbound::Unsubscribe,
+            e => Inbound::Other {
+                msg_type: format!("event:{e}"),
+            },
+        },
+        other => Inbound::Other {
+            msg_type: other.to_owned(),
+        },
+    };
+    let dedup_key = match msg.msg_id.as_deref() {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => format!("{}#{}", msg.from_user_name, msg.create_time),
+    };
+    Ok(Incoming {
+        openid: msg.from_user_name.clone(),
+        inbound,
+        dedup_key,
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+type ReplySlot = watch::Receiver<Option<String>>;
+
+/// Replies in flight (`None`) and recently finished (`Some`), by dedup key.
+#[derive(Default)]
+struct Dedup {
+    inner: Mutex<DedupInner>,
+}
+
+#[derive(Default)]
+struct DedupInner {
+    slots: HashMap<String, ReplySlot>,
+    /// Insertion order, for expiry and the capacity bound.
+    order: VecDeque<(std::time::Instant, String)>,
+}
+
+impl Dedup {
+    /// The slot for `key`, and the sender to fill it if this is the key's first sighting.
+    fn claim(&self, key: &str) -> (ReplySlot, Option<watch::Sender<Option<String>>>) {
+        self.claim_at(key, std::time::Instant::now())
+    }
+
+    fn claim_at(
+        &self,
+        key: &str,
+        now: std::time::Instant,
+    ) -> (ReplySlot, Option<watch::Sender<Option<String>>>) {
+        // Nothing panics while the lock is held, but a poisoned map is still a valid map.
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some((at, _)) = inner.order.front() {
+            if now.duration_since(*at) < DEDUP_TTL && inner.order.len() < DEDUP_CAPACITY {
+                break;
+            }
+            if let Some((_, old)) = inner.order.pop_front() {
+                inner.slots.remove(&old);
+            }
+        }
+        if let Some(rx) = inner.slots.get(key) {
+            return (rx.clone(), None);
+        }
+        let (tx, rx) = watch::channel(None);
+        inner.slots.insert(key.to_owned(), rx.clone());
+        inner.order.push_back((now, key.to_owned()));
+        (rx, Some(tx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.into())
+    }
+
+    const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+    #[test]
+    fn config_from_env() {
+        assert_eq!(Config::from_lookup(lookup(&[])), Ok(None));
+        let c = Config::from_lookup(lookup(&[("WECHAT_TOKEN", "t"), ("WECHAT_APPID", "wx1")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.token.as_str(), c.appid.as_str(), c.aes_key),
+            ("t", "wx1", None)
+        );
+        let c = Config::from_lookup(lookup(&[
+            ("WECHAT_TOKEN", "t"),
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_AES_KEY", KEY),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert!(c.decoded_key().unwrap().is_some());
+        let debug = format!("{c:?}");
+        assert!(!debug.contains(KEY) && debug.contains("wx1"));
+    }
+
+    #[test]
+    fn config_errors_name_the_variable() {
+        let err =
+            |vars: &[(&str, &str)]| Config::from_lookup(lookup(vars)).unwrap_err().to_string();
+        assert!(err(&[("WECHAT_APPID", "wx")]).starts_with("WECHAT_TOKEN"));
+        assert!(err(&[("WECHAT_AES_KEY", KEY)]).starts_with("WECHAT_TOKEN"));
+        assert!(err(&[("WECHAT_TOKEN", "t")]).starts_with("WECHAT_APPID"));
+        let e = err(&[
+            ("WECHAT_TOKEN", "t"),
+            ("WECHAT_APPID", "wx"),
+            ("WECHAT_AES_KEY", "tooshort"),
+        ]);
+        assert!(
+            e.starts_with("WECHAT_AES_KEY") && !e.contains("tooshort"),
+            "{e}"
+        );
+    }
+
+    fn message(msg_type: &str, event: Option<&str>, msg_id: Option<&str>) -> Message {
+        Message {
+            from_user_name: "oUser".into(),
+            to_user_name: "gh".into(),
+            create_time: "123".into(),
+            msg_type: msg_type.into(),
+            content: Some("hi".into()),
+            msg_id: msg_id.map(Into::into),
+            event: event.map(Into::into),
+            encrypt: None,
+        }
+    }
+
+    #[test]
+    fn incoming_mapping() {
+        let i = incoming(&message("text", None, Some("42"))).unwrap();
+        assert_eq!(
+            i.inbound,
+            Inbound::Text {
+                content: "hi".into()
+            }
+        );
+        assert_eq!((i.openid.as_str(), i.dedup_key.as_str()), ("oUser", "42"));
+        let i = incoming(&message("event", Some("subscribe"), None)).unwrap();
+        assert_eq!(
+            (i.inbound, i.dedup_key.as_str()),
+            (Inbound::Subscribe, "oUser#123")
+        );
+        let i = incoming(&message("event", Some("unsubscribe"), None)).unwrap();
+        assert_eq!(i.inbound, Inbound::Unsubscribe);
+        let i = incoming(&message("event", Some("CLICK"), None)).unwrap();
+        assert_eq!(
+            i.inbound,
+            Inbound::Other {
+                msg_type: "event:CLICK".into()
+            }
+        );
+        let i = incoming(&message("image", None, Some("7"))).unwrap();
+        assert_eq!(
+            i.inbound,
+            Inbound::Other {
+                msg_type: "image".into()
+            }
+        );
+        assert!(incoming(&message("", None, None)).is_err());
+    }
+
+    #[test]
+    fn dedup_is_bounded() {
+        let d = Dedup::default();
+        for i in 0..DEDUP_CAPACITY + 10 {
+            assert!(d.claim(&i.to_string()).1.is_some());
+        }
+        assert!(d.claim(&(DEDUP_CAPACITY + 9).to_string()).1.is_none());
+        let inner = d.inner.lock().unwrap();
+        assert!(inner.slots.len() <= DEDUP_CAPACITY);
+        assert_eq!(inner.slots.len(), inner.order.len());
+    }
+
+    #[test]
+    fn dedup_expires() {
+        let d = Dedup::default();
+        let t0 = std::time::Instant::now();
+        assert!(d.claim_at("a", t0).1.is_some());
+        assert!(d.claim_at("a", t0 + DEDUP_TTL / 2).1.is_none());
+        assert!(d.claim_at("a", t0 + DEDUP_TTL).1.is_some());
+    }
+}

@@ -1,0 +1,572 @@
+//! The WeChat callback over real HTTP, with this test playing WeChat's servers.
+//!
+//! Signatures and safe-mode crypto are re-implemented here from the published protocol rather
+//! than taken from `minsheng::wechat::protocol`, so a bug mirrored on both sides still fails.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aes::Aes256;
+use base64::Engine as _;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use cbc::cipher::block_padding::NoPadding;
+use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use minsheng::wechat::{self, Config, Handler, Inbound, Incoming};
+use reqwest::StatusCode;
+use sha1::{Digest, Sha1};
+
+const TOKEN: &str = "minshengToken2024";
+const APPID: &str = "wx5823bf96d3bd56c7";
+/// The account's original ID, WeChat's `ToUserName`.
+const ACCOUNT: &str = "gh_0123456789ab";
+const OPENID: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
+/// Like a key from the WeChat console: alphanumeric, so the last char has spare bits set.
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+// --- the bot side ---------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<Incoming>>,
+}
+
+impl Recorder {
+    fn calls(&self) -> Vec<Incoming> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Handler for Recorder {
+    fn handle(&self, msg: Incoming) -> impl Future<Output = String> + Send {
+        self.calls.lock().unwrap().push(msg.clone());
+        async move {
+            match msg.inbound {
+                Inbound::Text { content } => {
+                    if content.starts_with("slow") {
+                        tokio::time::sleep(Duration::from_secs(6)).await;
+                    }
+                    format!("echo: {content}")
+                }
+                Inbound::Subscribe => "欢迎关注".to_owned(),
+                Inbound::Unsubscribe => String::new(),
+                Inbound::Other { msg_type } => format!("unsupported: {msg_type}"),
+            }
+        }
+    }
+}
+
+struct Server {
+    url: String,
+    handler: Arc<Recorder>,
+    http: reqwest::Client,
+}
+
+async fn start(safe: bool) -> Server {
+    let handler = Arc::new(Recorder::default());
+    let config = Config {
+        token: TOKEN.to_owned(),
+        appid: APPID.to_owned(),
+        aes_key: safe.then(|| AES_KEY.to_owned()),
+    };
+    let app = wechat::router(config, Arc::clone(&handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    Server {
+        url: format!("http://{addr}/"),
+        handler,
+        http,
+    }
+}
+
+// --- WeChat's side, from the published protocol ----------------------------------------------
+
+fn sha1_sorted(parts: &[&str]) -> String {
+    let mut parts = parts.to_vec();
+    parts.sort();
+    Sha1::digest(parts.concat().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now() -> String {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string()
+}
+
+fn key() -> [u8; 32] {
+    // The console's keys need a decoder that ignores spare bits, as WeChat's PHP sample does.
+    let lenient = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    lenient
+        .decode(format!("{AES_KEY}="))
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+/// Encrypts as WeChat does; returns the base64 and the PKCS#7 pad length used.
+fn wechat_encrypt(xml: &str, appid: &str) -> (String, usize) {
+    let k = key();
+    let mut buf = b"0123456789abcdef".to_vec();
+    buf.extend_from_slice(&(xml.len() as u32).to_be_bytes());
+    buf.extend_from_slice(xml.as_bytes());
+    buf.extend_from_slice(appid.as_bytes());
+    let pad = 32 - buf.len() % 32;
+    buf.extend(std::iter::repeat_n(pad as u8, pad));
+    let len = buf.len();
+    let ct = cbc::Encryptor::<Aes256>::new(&k.into(), (&k[..16]).into())
+        .encrypt_padded_mut::<NoPadding>(&mut buf, len)
+        .unwrap()
+        .to_vec();
+    (STANDARD.encode(ct), pad)
+}
+
+/// Decrypts a reply as WeChat does; returns the XML and the AppID.
+fn wechat_decrypt(b64: &str) -> (String, String) {
+    let k = key();
+    let mut buf = STANDARD.decode(b64).unwrap();
+    assert_eq!(buf.len() % 32, 0, "WeChat pads to 32-byte blocks");
+    let plain = cbc::Decryptor::<Aes256>::new(&k.into(), (&k[..16]).into())
+        .decrypt_padded_mut::<NoPadding>(&mut buf)
+        .unwrap()
+        .to_vec();
+    let pad = *plain.last().unwrap() as usize;
+    assert!((1..=32).contains(&pad));
+    assert!(
+        plain[plain.len() - pad..]
+            .iter()
+            .all(|&b| b as usize == pad)
+    );
+    let body = &plain[16..plain.len() - pad];
+    let n = u32::from_be_bytes(body[..4].try_into().unwrap()) as usize;
+    let xml = String::from_utf8(body[4..4 + n].to_vec()).unwrap();
+    let appid = String::from_utf8(body[4 + n..].to_vec()).unwrap();
+    (xml, appid)
+}
+
+/// The text of `<tag>` in flat WeChat XML, joining CDATA sections (so `]]>` splits come back
+/// together). Deliberately not the crate's parser.
+fn field(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    let mut raw = &xml[start..end];
+    let mut out = String::new();
+    while let Some(i) = raw.find("<![CDATA[") {
+        out.push_str(&raw[..i]);
+        let rest = &raw[i + 9..];
+        let j = rest.find("]]>")?;
+        out.push_str(&rest[..j]);
+        raw = &rest[j + 3..];
+    }
+    out.push_str(raw);
+    Some(out)
+}
+
+fn text_xml(content: &str, msg_id: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+         <FromUserName><![CDATA[{OPENID}]]></FromUserName>\
+         <CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+         <Content><![CDATA[{}]]></Content><MsgId>{msg_id}</MsgId></xml>",
+        content.replace("]]>", "]]]]><![CDATA[>")
+    )
+}
+
+impl Server {
+    async fn get(&self, query: &[(&str, &str)]) -> reqwest::Response {
+        self.http.get(&self.url).query(query).send().await.unwrap()
+    }
+
+    /// Posts `xml` in plain mode, signed (or with `signature` overriding the real one).
+    async fn post_plain_signed(&self, xml: &str, signature: Option<&str>) -> reqwest::Response {
+        let ts = now();
+        let nonce = "1320562132";
+        let good = sha1_sorted(&[TOKEN, &ts, nonce]);
+        let sig = signature.unwrap_or(&good);
+        self.http
+            .post(&self.url)
+            .query(&[
+                ("signature", sig),
+                ("timestamp", &ts),
+                ("nonce", nonce),
+                ("openid", OPENID),
+            ])
+            .body(xml.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post_plain(&self, xml: &str) -> (StatusCode, String) {
+        let r = self.post_plain_signed(xml, None).await;
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// Posts `xml` in safe mode, encrypted for `appid`; returns the status, the body and the
+    /// pad length used.
+    async fn post_safe(&self, xml: &str, appid: &str) -> (StatusCode, String, usize) {
+        let (encrypt, pad) = wechat_encrypt(xml, appid);
+        let ts = now();
+        let nonce = "848123641";
+        let msg_sig = sha1_sorted(&[TOKEN, &ts, nonce, &encrypt]);
+        let envelope = format!(
+            "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+             <Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        );
+        let r = self
+            .http
+            .post(&self.url)
+            .query(&[
+                ("signature", sha1_sorted(&[TOKEN, &ts, nonce]).as_str()),
+                ("timestamp", &ts),
+                ("nonce", nonce),
+                ("openid", OPENID),
+                ("encrypt_type", "aes"),
+                ("msg_signature", &msg_sig),
+            ])
+            .body(envelope)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap(), pad)
+    }
+}
+
+/// Checks a plain passive text reply and returns its content.
+fn reply_content(xml: &str) -> String {
+    assert_eq!(field(xml, "ToUserName").as_deref(), Some(OPENID));
+    assert_eq!(field(xml, "FromUserName").as_deref(), Some(ACCOUNT));
+    assert_eq!(field(xml, "MsgType").as_deref(), Some("text"));
+    let time: u64 = field(xml, "CreateTime").unwrap().parse().unwrap();
+    assert!(time > 1_700_000_000);
+    field(xml, "Content").unwrap()
+}
+
+/// Checks a safe-mode envelope (signature, AppID) and returns the decrypted reply's content.
+fn open_envelope(xml: &str) -> String {
+    let encrypt = field(xml, "Encrypt").unwrap();
+    let sig = field(xml, "MsgSignature").unwrap();
+    let ts = field(xml, "TimeStamp").unwrap();
+    let nonce = field(xml, "Nonce").unwrap();
+    assert!(!nonce.is_empty());
+    assert_eq!(sig, sha1_sorted(&[TOKEN, &ts, &nonce, &encrypt]));
+    let (inner, appid) = wechat_decrypt(&encrypt);
+    assert_eq!(appid, APPID);
+    reply_content(&inner)
+}
+
+// --- tests ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn get_verification() {
+    let s = start(false).await;
+    let ts = now();
+    let sig = sha1_sorted(&[TOKEN, &ts, "42"]);
+    let q = [
+        ("signature", sig.as_str()),
+        ("timestamp", &ts),
+        ("nonce", "42"),
+        ("echostr", "8237482374823"),
+    ];
+    let r = s.get(&q).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "8237482374823");
+
+    let bad = sha1_sorted(&["wrong", &ts, "42"]);
+    let r = s
+        .get(&[
+            ("signature", bad.as_str()),
+            ("timestamp", &ts),
+            ("nonce", "42"),
+            ("echostr", "8237482374823"),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_ne!(r.text().await.unwrap(), "8237482374823");
+    assert_eq!(
+        s.get(&[("echostr", "1")]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn plain_text_message() {
+    let s = start(false).await;
+    let (status, body) = s.post_plain(&text_xml("高新区 民生实事", 1001)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply_content(&body), "echo: 高新区 民生实事");
+    let calls = s.handler.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].openid, OPENID);
+    assert_eq!(calls[0].dedup_key, "1001");
+    assert_eq!(
+        calls[0].inbound,
+        Inbound::Text {
+            content: "高新区 民生实事".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn safe_mode_round_trip_with_every_kind_of_padding() {
+    let s = start(true).await;
+    // Plaintext = 16 + 4 + XML + AppID; choose fillers so the pad runs over 1..=32, including
+    // the 17..=32 range a 16-byte PKCS#7 implementation rejects.
+    let mut pads = Vec::new();
+    for filler in 0..32 {
+        let content = format!("pad{}", "x".repeat(filler));
+        let xml = text_xml(&content, 2000 + filler as u64);
+        let (status, body, pad) = s.post_safe(&xml, APPID).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(open_envelope(&body), format!("echo: {content}"));
+        pads.push(pad);
+    }
+    pads.sort_unstable();
+    assert_eq!(pads, (1..=32).collect::<Vec<_>>());
+    assert!(pads.iter().any(|&p| p > 16));
+    assert_eq!(s.handler.calls().len(), 32);
+}
+
+#[tokio::test]
+async fn safe_mode_pad_of_exactly_32() {
+    let s = start(true).await;
+    let content = (0..64)
+        .map(|n| {
+            let xml = text_xml(&format!("p{}", "y".repeat(n)), 3000);
+            (n, 20 + xml.len() + APPID.len())
+        })
+        .find(|&(_, len)| len % 32 == 0)
+        .map(|(n, _)| format!("p{}", "y".repeat(n)))
+        .unwrap();
+    let (status, body, pad) = s.post_safe(&text_xml(&content, 3000), APPID).await;
+    assert_eq!(pad, 32);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(open_envelope(&body), format!("echo: {content}"));
+}
+
+#[tokio::test]
+async fn replayed_msg_id_calls_handler_once() {
+    let s = start(false).await;
+    let xml = text_xml("重复", 4242);
+    let (_, first) = s.post_plain(&xml).await;
+    for _ in 0..3 {
+        let (status, again) = s.post_plain(&xml).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(reply_content(&again), reply_content(&first));
+    }
+    assert_eq!(s.handler.calls().len(), 1);
+    // A different MsgId is a different message.
+    s.post_plain(&text_xml("重复", 4243)).await;
+    assert_eq!(s.handler.calls().len(), 2);
+}
+
+#[tokio::test]
+async fn replayed_safe_mode_message_calls_handler_once() {
+    let s = start(true).await;
+    let xml = text_xml("again", 5151);
+    let (_, first, _) = s.post_safe(&xml, APPID).await;
+    let (_, second, _) = s.post_safe(&xml, APPID).await;
+    assert_eq!(open_envelope(&first), open_envelope(&second));
+    // Fresh encryption each time, same content.
+    assert_ne!(field(&first, "Encrypt"), field(&second, "Encrypt"));
+    assert_eq!(s.handler.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn subscribe_and_unsubscribe_events() {
+    let s = start(false).await;
+    let event = |e: &str, time: u32| {
+        format!(
+            "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+             <FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>{time}</CreateTime>\
+             <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{e}]]></Event></xml>"
+        )
+    };
+    let (status, body) = s.post_plain(&event("subscribe", 1700000001)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply_content(&body), "欢迎关注");
+    // Retried event: same FromUserName + CreateTime.
+    s.post_plain(&event("subscribe", 1700000001)).await;
+    let (status, body) = s.post_plain(&event("unsubscribe", 1700000002)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "success"));
+    let calls = s.handler.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].inbound, Inbound::Subscribe);
+    assert_eq!(calls[0].dedup_key, format!("{OPENID}#1700000001"));
+    assert_eq!(calls[1].inbound, Inbound::Unsubscribe);
+}
+
+#[tokio::test]
+async fn image_message_is_other() {
+    let s = start(false).await;
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+         <FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>1348831860</CreateTime>\
+         <MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://example.invalid/p.jpg]]></PicUrl>\
+         <MediaId><![CDATA[media_id]]></MediaId><MsgId>1234567890123456</MsgId></xml>"
+    );
+    let (status, body) = s.post_plain(&xml).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply_content(&body), "unsupported: image");
+    assert_eq!(
+        s.handler.calls()[0].inbound,
+        Inbound::Other {
+            msg_type: "image".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn bad_signatures_are_forbidden() {
+    let s = start(true).await;
+    let xml = text_xml("hi", 6000);
+    let bad = sha1_sorted(&["not the token", "1", "2"]);
+    let r = s.post_plain_signed(&xml, Some(&bad)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = s.http.post(&s.url).body(xml.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Safe mode with a msg_signature over a different Encrypt.
+    let (encrypt, _) = wechat_encrypt(&xml, APPID);
+    let ts = now();
+    let envelope = format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
+    let wrong = sha1_sorted(&[TOKEN, &ts, "n", "other"]);
+    let r = s
+        .http
+        .post(&s.url)
+        .query(&[
+            ("signature", sha1_sorted(&[TOKEN, &ts, "n"]).as_str()),
+            ("timestamp", &ts),
+            ("nonce", "n"),
+            ("encrypt_type", "aes"),
+            ("msg_signature", &wrong),
+        ])
+        .body(envelope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn broken_xml_is_bad_request() {
+    let s = start(false).await;
+    for broken in [
+        "<xml><ToUserName>gh</xml>",
+        "not xml at all",
+        "",
+        "<xml><FromUserName>u</FromUserName></xml>", // no MsgType
+        "<!DOCTYPE xml [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><xml>&e;</xml>",
+    ] {
+        let (status, _) = s.post_plain(broken).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{broken:?}");
+    }
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused() {
+    let s = start(false).await;
+    let xml = text_xml(&"大".repeat(30_000), 7000);
+    assert!(xml.len() > 64 * 1024);
+    let (status, _) = s.post_plain(&xml).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_appid_is_refused() {
+    let s = start(true).await;
+    let (status, _, _) = s
+        .post_safe(&text_xml("hi", 8000), "wxSomeoneElse00000")
+        .await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn safe_mode_without_key_is_refused() {
+    let s = start(false).await;
+    let (status, _, _) = s.post_safe(&text_xml("hi", 8100), APPID).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn cdata_terminator_round_trips() {
+    let tricky = "a]]>b ]]]]> <![CDATA[ & <xml> ]]";
+    let s = start(false).await;
+    let (status, body) = s.post_plain(&text_xml(tricky, 9000)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply_content(&body), format!("echo: {tricky}"));
+    assert_eq!(
+        s.handler.calls()[0].inbound,
+        Inbound::Text {
+            content: tricky.into()
+        }
+    );
+
+    let s = start(true).await;
+    let (status, body, _) = s.post_safe(&text_xml(tricky, 9001), APPID).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(open_envelope(&body), format!("echo: {tricky}"));
+}
+
+#[tokio::test]
+async fn long_reply_is_cut_to_wechat_limit() {
+    let s = start(false).await;
+    let long = "民生".repeat(600); // 3600 bytes
+    let (status, body) = s.post_plain(&text_xml(&long, 9100)).await;
+    assert_eq!(status, StatusCode::OK);
+    let content = reply_content(&body);
+    assert!(content.len() <= 2048, "{}", content.len());
+    assert!(content.starts_with("echo: 民生民生"));
+}
+
+#[tokio::test]
+async fn slow_handler_answers_success_then_retry_gets_reply() {
+    let s = Arc::new(start(false).await);
+    let xml = text_xml("slow question", 9200);
+    let t0 = Instant::now();
+
+    // WeChat's first try: no reply in time, so `success` before WeChat's 5 s timeout.
+    let first = {
+        let (s, xml) = (Arc::clone(&s), xml.clone());
+        tokio::spawn(async move { s.post_plain(&xml).await })
+    };
+    // A retry while the handler is still running waits for the same reply.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = {
+        let (s, xml) = (Arc::clone(&s), xml.clone());
+        tokio::spawn(async move { s.post_plain(&xml).await })
+    };
+
+    let (status, body) = first.await.unwrap();
+    let elapsed = t0.elapsed();
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "success"));
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_secs(4), "{elapsed:?}");
+
+    let (status, body) = second.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply_content(&body), "echo: slow question");
+    assert!(t0.elapsed() >= Duration::from_secs(6));
+
+    // A retry after completion gets the stored reply at once.
+    let t1 = Instant::now();
+    let (_, body) = s.post_plain(&xml).await;
+    assert_eq!(reply_content(&body), "echo: slow question");
+    assert!(t1.elapsed() < Duration::from_secs(1));
+    assert_eq!(s.handler.calls().len(), 1);
+}
