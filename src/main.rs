@@ -49,6 +49,12 @@ enum Command {
         #[arg(long, value_parser = ["zh", "en"])]
         lang: Option<String>,
     },
+    /// Serve the WeChat Official Account callback (WECHAT_TOKEN, WECHAT_APPID, WECHAT_AES_KEY).
+    Wechat {
+        /// Address to listen on; point the account's server URL at http(s)://HOST/wechat.
+        #[arg(long, env = "WECHAT_LISTEN", default_value = "0.0.0.0:8080")]
+        listen: String,
+    },
     /// Answer one question, exactly as a resident would see it.
     Ask {
         /// The question.
@@ -110,6 +116,33 @@ fn main() -> anyhow::Result<()> {
                 console::run(&core, &user, stdin, tokio::io::stdout(), interactive)
                     .await
                     .context("console")?;
+                core.store().close().await;
+                anyhow::Ok(())
+            })?;
+        }
+        Command::Wechat { listen } => {
+            let config = minsheng::wechat::Config::from_env()
+                .map_err(|e| anyhow::anyhow!("{e}; see .env.example"))?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "WECHAT_TOKEN is not set: copy .env.example to .env and fill in the WeChat settings"
+                    )
+                })?;
+            let runtime = runtime()?;
+            runtime.block_on(async {
+                let core =
+                    Arc::new(start_core(&cli.database_url, &cli.admin_ids, knowledge).await?);
+                let handler = Arc::new(minsheng::wechat::bot::CoreHandler::new(Arc::clone(&core)));
+                let app =
+                    axum::Router::new().nest("/wechat", minsheng::wechat::router(config, handler));
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                tracing::info!(%listen, "serving the WeChat callback at /wechat");
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+                    .context("serving the WeChat callback")?;
                 core.store().close().await;
                 anyhow::Ok(())
             })?;
@@ -217,4 +250,33 @@ async fn start_core(
     Core::start(knowledge, store, admins)
         .await
         .context("syncing the task catalogue into the database")
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so a server finishes in-flight requests before stopping.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
 }

@@ -16,6 +16,10 @@ use super::{
 
 type Replies = Result<Vec<Reply>, StoreError>;
 
+/// Channels that can only answer (a WeChat Official Account may not message a user first), so
+/// a subscription there could never be delivered.
+const PASSIVE_CHANNELS: &[&str] = &["wechat"];
+
 fn one(text: impl Into<String>) -> Replies {
     Ok(vec![Reply::text(text)])
 }
@@ -804,6 +808,13 @@ impl Core {
 
     async fn subscribe(&self, msg: &Message, args: &str, lang: Lang, on: bool) -> Replies {
         let channel = msg.sender.channel;
+        if on && PASSIVE_CHANNELS.contains(&channel) {
+            return one(tr(
+                lang,
+                "公众号只能回复您发来的消息，不能主动推送进度更新。请随时发送 /status 任务编号 或 /tasks 查看最新进度。",
+                "This channel can only answer your messages, not send updates on its own. Send /status and a task number, or /tasks, whenever you like.",
+            ));
+        }
         let all = matches!(
             args.trim().to_lowercase().as_str(),
             "all" | "全部" | "所有" | "*"

@@ -8,6 +8,7 @@
 //! adapter runs the handler once per message in the background, answers `success` ("no reply")
 //! when it is not done in time, and gives the finished reply to a later retry.
 
+pub mod bot;
 pub mod protocol;
 
 use std::collections::{HashMap, VecDeque};

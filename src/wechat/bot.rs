@@ -1,0 +1,149 @@
+//! The core behind the WeChat callback: turns an [`Incoming`] into a core [`Message`] and the
+//! replies into the plain text a passive reply carries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::core::{Button, Core, Input, Message, Reply, Sender};
+use crate::matcher::normalize::is_han;
+
+use super::protocol::{MAX_TEXT_BYTES, fit_text};
+use super::{Handler, Inbound, Incoming};
+
+pub const CHANNEL: &str = "wechat";
+
+/// How many users' last choices are remembered for "reply with a number" (oldest forgotten).
+const MAX_REMEMBERED: usize = 10_000;
+
+/// WeChat shows no buttons: choices are numbered in the text and a reply of just that number
+/// picks one, so each user's last choices are kept here.
+pub struct CoreHandler {
+    core: Arc<Core>,
+    choices: Mutex<HashMap<String, Vec<Button>>>,
+}
+
+impl CoreHandler {
+    pub fn new(core: Arc<Core>) -> CoreHandler {
+        CoreHandler {
+            core,
+            choices: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn pick(&self, openid: &str, text: &str) -> Option<String> {
+        let n: usize = text.trim().parse().ok()?;
+        let choices = self.choices.lock().unwrap_or_else(PoisonError::into_inner);
+        choices
+            .get(openid)?
+            .get(n.checked_sub(1)?)
+            .map(|b| b.data.clone())
+    }
+
+    fn remember(&self, openid: &str, buttons: Vec<Button>) {
+        let mut choices = self.choices.lock().unwrap_or_else(PoisonError::into_inner);
+        if buttons.is_empty() {
+            choices.remove(openid);
+            return;
+        }
+        if choices.len() >= MAX_REMEMBERED {
+            choices.clear();
+        }
+        choices.insert(openid.to_string(), buttons);
+    }
+
+    async fn text(&self, openid: &str, text: &str) -> String {
+        let input = match self.pick(openid, text) {
+            Some(data) => Input::Button(data),
+            None => Input::Text(text.to_string()),
+        };
+        let msg = Message {
+            sender: Sender {
+                channel: CHANNEL,
+                user_id: openid.to_string(),
+                name: short_name(openid),
+                lang: None,
+            },
+            chat_id: openid.to_string(),
+            input,
+        };
+        let replies = self.core.handle(&msg).await;
+        let (text, buttons) = render(&replies);
+        self.remember(openid, buttons);
+        text
+    }
+}
+
+impl Handler for CoreHandler {
+    async fn handle(&self, msg: Incoming) -> String {
+        // WeChat may deliver one message to two replicas; only the first acts on it.
+        match self.core.store().first_seen(CHANNEL, &msg.dedup_key).await {
+            Ok(true) => {}
+            Ok(false) => return String::new(),
+            Err(e) => tracing::warn!(error = %e, "wechat dedup check failed; answering anyway"),
+        }
+        let chinese_default = crate::Lang::Zh;
+        let text = match msg.inbound {
+            Inbound::Text { content } => self.text(&msg.openid, &content).await,
+            Inbound::Subscribe => self.core.welcome(chinese_default).text,
+            Inbound::Unsubscribe => String::new(),
+            Inbound::Other { msg_type } if msg_type.starts_with("event:") => String::new(),
+            Inbound::Other { .. } => {
+                "目前我只能读懂文字消息，请用文字提问。\nI can only read text messages for now."
+                    .to_string()
+            }
+        };
+        fit(&text)
+    }
+}
+
+/// The replies as one plain text; choices become numbered lines to answer with a number.
+fn render(replies: &[Reply]) -> (String, Vec<Button>) {
+    let mut text = String::new();
+    let mut choices = Vec::new();
+    for reply in replies {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&reply.text);
+        let options: Vec<&Button> = reply
+            .buttons
+            .iter()
+            .filter(|b| !b.data.starts_with("fb:"))
+            .collect();
+        // "Did you mean" lists are numbered in the text already; others get numbered here.
+        let numbered = options
+            .iter()
+            .enumerate()
+            .all(|(i, b)| reply.text.contains(&format!("{}. {}", i + 1, b.label)));
+        if !options.is_empty() {
+            if !numbered {
+                for (i, b) in options.iter().enumerate() {
+                    text.push_str(&format!("\n{}. {}", i + 1, b.label));
+                }
+            }
+            text.push_str(if reply.text.chars().any(is_han) {
+                "\n（回复数字即可选择）"
+            } else {
+                "\n(Reply with a number to choose.)"
+            });
+            choices = options.into_iter().cloned().collect();
+        }
+    }
+    (text, choices)
+}
+
+/// Cuts a long reply to WeChat's limit, keeping whole lines and pointing at the full status.
+fn fit(text: &str) -> String {
+    let tail = if text.chars().any(is_han) {
+        "\n……（内容较长，已截断。发送 /status 任务编号 查看单项详情）"
+    } else {
+        "\n… (cut short: send /status and a task number for one task in full)"
+    };
+    fit_text(text, MAX_TEXT_BYTES, tail)
+}
+
+/// OpenIDs are long and meaningless; the audit trail shows a recognisable prefix.
+fn short_name(openid: &str) -> String {
+    let head: String = openid.chars().take(10).collect();
+    format!("微信用户 {head}")
+}

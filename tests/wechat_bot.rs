@@ -1,0 +1,174 @@
+//! The real `minsheng wechat` server over loopback, in safe (AES) mode, with the real core and
+//! a SQLite file: WeChat's side is played with the protocol functions (their agreement with
+//! WeChat's published algorithm is tested independently in `tests/wechat.rs`).
+
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use minsheng::wechat::protocol::{self, AesKey};
+
+#[path = "common/process.rs"]
+mod process;
+use process::{free_port, minsheng, sqlite_url, wait_listening};
+
+const TOKEN: &str = "minshengToken2024";
+const APPID: &str = "wx5823bf96d3bd56c7";
+const ACCOUNT: &str = "gh_0123456789ab";
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const RESIDENT: &str = "oResident000000000000000001";
+const OFFICER: &str = "oOfficer0000000000000000001";
+
+struct Wechat {
+    url: String,
+    key: AesKey,
+    http: reqwest::Client,
+    _child: tokio::process::Child,
+}
+
+async fn start(dir: &tempfile::TempDir) -> Wechat {
+    let port = free_port();
+    let child = minsheng(&sqlite_url(dir))
+        .arg("wechat")
+        .env("WECHAT_TOKEN", TOKEN)
+        .env("WECHAT_APPID", APPID)
+        .env("WECHAT_AES_KEY", AES_KEY)
+        .env("WECHAT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ADMIN_IDS", format!("wechat:{OFFICER}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start minsheng wechat");
+    wait_listening(port, Duration::from_secs(30)).await;
+    Wechat {
+        url: format!("http://127.0.0.1:{port}/wechat"),
+        key: AesKey::from_encoding_aes_key(AES_KEY).expect("key"),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
+        _child: child,
+    }
+}
+
+fn now() -> String {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .to_string()
+}
+
+fn text_xml(from: &str, content: &str, msg_id: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+         <FromUserName><![CDATA[{from}]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+         <Content>{}</Content><MsgId>{msg_id}</MsgId></xml>",
+        now(),
+        protocol::cdata(content)
+    )
+}
+
+impl Wechat {
+    /// Sends `xml` encrypted and signed as WeChat does; returns the status and the decrypted
+    /// reply text (empty for `success` or an error).
+    async fn send(&self, xml: &str, good_signature: bool) -> (u16, String) {
+        let encrypt = protocol::encrypt(&self.key, APPID, xml);
+        let (ts, nonce) = (now(), "848123641");
+        let mut msg_sig = protocol::msg_signature(TOKEN, &ts, nonce, &encrypt);
+        if !good_signature {
+            msg_sig = msg_sig.replace(|c: char| c.is_ascii_digit(), "0");
+        }
+        let envelope = format!(
+            "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt>{}</Encrypt></xml>",
+            protocol::cdata(&encrypt)
+        );
+        let r = self
+            .http
+            .post(&self.url)
+            .query(&[
+                ("signature", protocol::signature(TOKEN, &ts, nonce).as_str()),
+                ("timestamp", &ts),
+                ("nonce", nonce),
+                ("encrypt_type", "aes"),
+                ("msg_signature", &msg_sig),
+            ])
+            .body(envelope)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let body = r.text().await.expect("body");
+        if status != 200 || body == "success" {
+            return (status, String::new());
+        }
+        let envelope = protocol::parse_message(&body).expect("reply envelope");
+        let encrypted = envelope.encrypt.expect("Encrypt");
+        let (xml, appid) = protocol::decrypt(&self.key, &encrypted).expect("decrypt reply");
+        assert_eq!(appid, APPID);
+        let reply = protocol::parse_message(&xml).expect("reply xml");
+        assert_eq!(reply.from_user_name, ACCOUNT);
+        (status, reply.content.unwrap_or_default())
+    }
+
+    async fn ask(&self, from: &str, text: &str, msg_id: u64) -> String {
+        let (status, reply) = self.send(&text_xml(from, text, msg_id), true).await;
+        assert_eq!(status, 200);
+        reply
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn residents_and_officers_over_the_callback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wx = start(&dir).await;
+
+    let reply = wx.ask(RESIDENT, "什么是错时共享停车？", 1).await;
+    assert!(reply.contains("错时共享"), "{reply}");
+    assert!(!reply.contains('<'), "plain text, no markup: {reply}");
+
+    let reply = wx.ask(RESIDENT, "/update 14 12.5km", 2).await;
+    assert!(reply.contains("只有经授权"), "{reply}");
+
+    let update = text_xml(OFFICER, "/update 14 12.5km 西永片区完工", 3);
+    let (_, reply) = wx.send(&update, true).await;
+    assert!(reply.contains("✅"), "{reply}");
+    // WeChat's retry of the same MsgId gets the same reply and is applied once.
+    let (_, again) = wx.send(&update, true).await;
+    assert_eq!(again, reply);
+    let history = wx.ask(OFFICER, "/history 14", 4).await;
+    assert_eq!(history.matches("西永片区完工").count(), 1, "{history}");
+
+    let status = wx.ask(RESIDENT, "/status 14", 5).await;
+    assert!(status.contains("12.5 / 20公里"), "{status}");
+    assert!(status.contains("62.5%"), "{status}");
+
+    // Choices are numbered; a reply with the number picks one.
+    let reply = wx.ask(OFFICER, "/update 19 3.2km", 6).await;
+    assert!(reply.contains("回复数字"), "{reply}");
+    let reply = wx.ask(OFFICER, "1", 7).await;
+    assert!(reply.contains("19.7"), "{reply}");
+    assert!(reply.contains("✅"), "{reply}");
+
+    // A subscription could never be delivered on a passive channel: said so, not stored.
+    let reply = wx.ask(RESIDENT, "/subscribe 14", 8).await;
+    assert!(reply.contains("不能主动推送"), "{reply}");
+
+    // The long task list fits WeChat's limit.
+    let tasks = wx.ask(RESIDENT, "/tasks", 9).await;
+    assert!(
+        tasks.len() <= protocol::MAX_TEXT_BYTES,
+        "{} bytes",
+        tasks.len()
+    );
+
+    // A bad signature and broken XML are refused and change nothing.
+    let (status, _) = wx
+        .send(&text_xml(OFFICER, "/update 14 20km", 10), false)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = wx.send("<xml><MsgType>text", true).await;
+    assert_eq!(status, 400);
+    let status = wx.ask(RESIDENT, "/status 14", 11).await;
+    assert!(status.contains("12.5 / 20公里"), "{status}");
+}
