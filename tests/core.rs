@@ -223,16 +223,23 @@ async fn status_by_number_name_and_question(db: Db) {
         "/status@minsheng_bot 14",
         "供水管网改造完成了吗",
         "老旧供水管网改造进度怎么样",
+        "14号任务进度",
+        "第十四项进展如何",
+        "task 14 progress",
     ] {
         let reply = text(&core, &resident, input).await;
         assert!(
-            reply.contains("12.5 / 20公里") && reply.contains("62.5%"),
+            reply.contains("12.5 / 20") && reply.contains("62.5%"),
             "{input}: {reply}"
         );
     }
     let reply = text(&core, &resident, "how far is the Huxi River restoration?").await;
     assert!(reply.contains("Task 19"), "{reply}");
     assert!(reply.contains("no update yet"), "{reply}");
+    // Asking what a numbered task is gives its official text, with the live figures.
+    let reply = text(&core, &resident, "第14项是什么").await;
+    assert!(reply.contains("【第14项"), "{reply}");
+    assert!(reply.contains("12.5 / 20公里"), "{reply}");
     let reply = text(&core, &resident, "/status 42").await;
     assert!(reply.contains("没有找到任务"), "{reply}");
     // A definition question still gets the policy answer, not the status.
