@@ -162,6 +162,25 @@ async fn residents_and_officers_over_the_callback() {
         tasks.len()
     );
 
+    // A new follower is welcomed; a photo gets a polite text.
+    let follow = format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+         <FromUserName><![CDATA[{RESIDENT}]]></FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>",
+        now()
+    );
+    let (_, welcome) = wx.send(&follow, true).await;
+    assert!(welcome.contains("民生实事"), "{welcome}");
+    let image = format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+         <FromUserName><![CDATA[{RESIDENT}]]></FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/y.jpg]]></PicUrl>\
+         <MsgId>12</MsgId></xml>",
+        now()
+    );
+    let (_, polite) = wx.send(&image, true).await;
+    assert!(polite.contains("文字"), "{polite}");
+
     // A bad signature and broken XML are refused and change nothing.
     let (status, _) = wx
         .send(&text_xml(OFFICER, "/update 14 20km", 10), false)
