@@ -170,14 +170,33 @@ pub fn fold(text: &str) -> String {
     if text.is_ascii() {
         return text.to_ascii_lowercase();
     }
-    // Most messages are already in NFKC form; the quick check spares the full normalisation.
-    let lower: String = match unicode_normalization::is_nfkc_quick(text.chars()) {
-        unicode_normalization::IsNormalized::Yes => {
-            text.chars().flat_map(char::to_lowercase).collect()
-        }
-        _ => text.nfkc().flat_map(char::to_lowercase).collect(),
+    // Most messages are common ideographs, ASCII and full-width punctuation: folded here
+    // without the normalisation tables, to what NFKC and lowercasing would give.
+    let lower: String = match text.chars().map(fold_common).collect::<Option<String>>() {
+        Some(lower) => lower,
+        None => match unicode_normalization::is_nfkc_quick(text.chars()) {
+            unicode_normalization::IsNormalized::Yes => {
+                text.chars().flat_map(char::to_lowercase).collect()
+            }
+            _ => text.nfkc().flat_map(char::to_lowercase).collect(),
+        },
     };
     fast2s::convert(&lower)
+}
+
+/// NFKC and lowercase of one character that is ASCII, a full-width form of ASCII, the
+/// ideographic space, or a common ideograph or CJK punctuation mark (none of which compose with
+/// a neighbour); `None` for anything else.
+fn fold_common(c: char) -> Option<char> {
+    match c {
+        _ if c.is_ascii() => Some(c.to_ascii_lowercase()),
+        '\u{FF01}'..='\u{FF5E}' => {
+            char::from_u32(c as u32 - 0xFEE0).map(|a| a.to_ascii_lowercase())
+        }
+        '\u{3000}' => Some(' '),
+        '\u{3001}' | '\u{3002}' | '\u{300A}'..='\u{3011}' | '\u{4E00}'..='\u{9FFF}' => Some(c),
+        _ => None,
+    }
 }
 
 /// Splits folded text into tokens. Stemming is left to the caller (see [`Stemmer`]).
@@ -294,6 +313,16 @@ mod tests {
             keys("what is parking?")
         );
         assert_eq!(keys("托位 😀 数"), keys("托位数"));
+    }
+
+    #[test]
+    fn the_common_fold_agrees_with_nfkc_and_lowercase() {
+        for c in (0..=0xFFFF).filter_map(char::from_u32) {
+            if let Some(folded) = fold_common(c) {
+                let slow: String = c.to_string().nfkc().flat_map(char::to_lowercase).collect();
+                assert_eq!(slow, folded.to_string(), "{c:?}");
+            }
+        }
     }
 
     #[test]
