@@ -97,10 +97,12 @@ enum Field {
     Body,
 }
 
+/// What retrieval reads for every posting, kept small and apart from the tokens so that long
+/// posting lists stay cache-friendly.
+#[derive(Clone, Copy)]
 struct Phrasing {
     entry: u32,
     field: Field,
-    tokens: Vec<PhrasingToken>,
     total: f32,
 }
 
@@ -145,6 +147,8 @@ struct Spelling {
 pub struct Matcher {
     entries: Vec<EntryMeta>,
     phrasings: Vec<Phrasing>,
+    /// Per phrasing, parallel to `phrasings`: read only for the few phrasings scored in full.
+    phrasing_tokens: Vec<Box<[PhrasingToken]>>,
     postings: FxHashMap<u64, Vec<u32>>,
     idf: FxHashMap<u64, f32>,
     idf_unknown: f32,
@@ -160,7 +164,40 @@ struct Query {
     total: f32,
     intent: Intent,
     lang: Lang,
-    features: Vec<u64>,
+    features: FeatureSet,
+}
+
+/// The query's features, asked about for every token of every phrasing scored: a bit filter
+/// answers most of those "no"s before the binary search.
+struct FeatureSet {
+    sorted: Vec<u64>,
+    filter: [u64; 16],
+}
+
+impl FeatureSet {
+    fn new(mut features: Vec<u64>) -> FeatureSet {
+        features.sort_unstable();
+        features.dedup();
+        let mut filter = [0; 16];
+        for &k in &features {
+            let b = Self::bit(k);
+            filter[b / 64] |= 1 << (b % 64);
+        }
+        FeatureSet {
+            sorted: features,
+            filter,
+        }
+    }
+
+    /// One of 1024 bits; han keys are code points, so mix before taking the top bits.
+    fn bit(k: u64) -> usize {
+        ((k ^ (k >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize
+    }
+
+    fn contains(&self, k: u64) -> bool {
+        let b = Self::bit(k);
+        self.filter[b / 64] & (1 << (b % 64)) != 0 && self.sorted.binary_search(&k).is_ok()
+    }
 }
 
 impl Matcher {
@@ -187,6 +224,7 @@ impl Matcher {
         let mut m = Matcher {
             entries,
             phrasings: Vec::new(),
+            phrasing_tokens: Vec::new(),
             postings: FxHashMap::default(),
             idf: FxHashMap::default(),
             idf_unknown: 0.0,
@@ -282,9 +320,9 @@ impl Matcher {
             m.phrasings.push(Phrasing {
                 entry,
                 field,
-                tokens: weighted,
                 total,
             });
+            m.phrasing_tokens.push(weighted.into_boxed_slice());
         }
 
         // Spelling correction vocabulary: every Latin word the base and its word lists use.
@@ -504,9 +542,7 @@ impl Matcher {
             content.push((token, self.weight(&token), cap));
         }
         let tokens: Vec<Token> = content.iter().map(|c| c.0).collect();
-        let mut features = features(&tokens);
-        features.sort_unstable();
-        features.dedup();
+        let features = FeatureSet::new(features(&tokens));
         Query {
             total: content.iter().map(|c| c.1).sum(),
             content,
@@ -536,28 +572,14 @@ impl Matcher {
 
     fn score_with(&self, q: &Query, scratch: &mut Scratch) -> Vec<(u32, f32)> {
         let n = q.content.len();
-        let mut visit = |postings: Option<&Vec<u32>>, i: usize, w: f32, credit: f32| {
-            let Some(list) = postings else { return };
-            let cap = if credit == CREDIT_LONE_HAN {
-                MAX_LONE_HAN_POSTINGS
-            } else {
-                MAX_POSTINGS
-            };
-            if list.len() > cap {
-                return;
-            }
-            for &p in list {
-                let ph = &self.phrasings[p as usize];
-                let c = if ph.field == Field::Body {
-                    credit * BODY_FACTOR
-                } else {
-                    credit
-                };
-                scratch.visit(p, ph.entry, i as u32, n, w, credit, c);
-            }
-        };
         let c = &q.content;
-        for (i, &(t, w, cap)) in c.iter().enumerate() {
+
+        // The posting lists to visit, each with its query token and credit. Gathered once and
+        // walked twice: for every phrasing's matched weight, then for the per-token coverage
+        // of the few entries that rank.
+        let mut lists: Vec<(&[u32], u32, f32)> = Vec::new();
+        let mut add = |postings, i: usize, credit| admit(&mut lists, postings, i, credit);
+        for (i, &(t, _, cap)) in c.iter().enumerate() {
             match t.kind {
                 TokenKind::Han => {
                     let neighbours = [i.checked_sub(1), (i + 1 < n).then_some(i + 1)];
@@ -568,51 +590,78 @@ impl Matcher {
                         }
                         let (a, b) = if j < i { (o, t) } else { (t, o) };
                         let exact = self.postings.get(&bigram(a.key, b.key));
-                        visit(exact, i, w, CREDIT_BIGRAM);
+                        add(exact, i, CREDIT_BIGRAM);
                         // Every phrasing with the bigram also has its sound: an equally long
                         // list is the same list, and would add nothing.
                         let sound = self.postings.get(&sound_bigram(a.sound, b.sound));
                         if sound.map(Vec::len) != exact.map(Vec::len) {
-                            visit(sound, i, w, CREDIT_SOUND);
+                            add(sound, i, CREDIT_SOUND);
                         }
                         // A character the base never uses is likely a slip: it still counts a
                         // little where its neighbour is right and it rhymes.
                         if !self.idf.contains_key(&t.key) {
                             let loose = loose_bigram(o.sound, t.rime);
-                            visit(self.postings.get(&loose), i, w, CREDIT_LOOSE);
+                            add(self.postings.get(&loose), i, CREDIT_LOOSE);
                         }
                     }
-                    visit(self.postings.get(&t.key), i, w, CREDIT_LONE_HAN);
+                    add(self.postings.get(&t.key), i, CREDIT_LONE_HAN);
                 }
-                _ => visit(self.postings.get(&t.key), i, w, cap),
+                _ => add(self.postings.get(&t.key), i, cap),
             }
         }
 
-        let mut ranked: Vec<(u32, f32)> = scratch
-            .touched
-            .iter()
-            .map(|&p| (p, scratch.acc[p as usize].sum))
-            .collect();
-        let order = |a: &(u32, f32), b: &(u32, f32)| {
-            b.1.total_cmp(&a.1).then_with(|| {
-                let (pa, pb) = (&self.phrasings[a.0 as usize], &self.phrasings[b.0 as usize]);
-                pa.total.total_cmp(&pb.total).then(a.0.cmp(&b.0))
-            })
-        };
-        if ranked.len() > TOP_PHRASINGS {
-            ranked.select_nth_unstable_by(TOP_PHRASINGS - 1, order);
-            ranked.truncate(TOP_PHRASINGS);
+        for &(list, i, credit) in &lists {
+            let w = c[i as usize].1;
+            for &p in list {
+                scratch.credit(p, i, w, credit);
+            }
         }
-        ranked.sort_unstable_by(order);
 
-        let c = &q.content;
+        // The best phrasings by matched weight, then the shorter, then the first: a total
+        // order, so the selection is deterministic. Kept sorted while scanning, since nearly
+        // every touched phrasing falls short of the current last.
+        let order = |a: &(u32, f32, f32), b: &(u32, f32, f32)| {
+            b.1.total_cmp(&a.1)
+                .then(a.2.total_cmp(&b.2))
+                .then(a.0.cmp(&b.0))
+        };
+        let mut ranked: Vec<(u32, f32, f32)> = Vec::with_capacity(TOP_PHRASINGS + 1);
+        for &p in &scratch.touched {
+            let sum = scratch.acc[p as usize].sum;
+            if ranked.len() == TOP_PHRASINGS && ranked.last().is_some_and(|l| sum < l.1) {
+                continue;
+            }
+            let cand = (p, sum, self.phrasings[p as usize].total);
+            let at = ranked.partition_point(|r| order(r, &cand).is_lt());
+            if at < TOP_PHRASINGS {
+                ranked.insert(at, cand);
+                ranked.truncate(TOP_PHRASINGS);
+            }
+        }
+
+        for &(p, _, _) in &ranked {
+            scratch.add_entry(self.phrasings[p as usize].entry, n);
+        }
+        for &(list, i, credit) in &lists {
+            for &p in list {
+                let ph = self.phrasings[p as usize];
+                let credit = if ph.field == Field::Body {
+                    credit * BODY_FACTOR
+                } else {
+                    credit
+                };
+                scratch.cover(ph.entry, i, n, credit);
+            }
+        }
+
         let entry_qc = |e: u32| -> (f32, f32) {
             let slots = scratch.cover_of(e, n);
             let matched: f32 = slots.iter().zip(c).map(|(s, t)| s * t.1).sum();
             ((matched / q.total).min(1.0), matched)
         };
-        let mut best: FxHashMap<u32, f32> = FxHashMap::default();
-        for (p, phrasing_matched) in ranked {
+        // At most TOP_PHRASINGS entries: a list beats a hash map.
+        let mut best: Vec<(u32, f32)> = Vec::with_capacity(TOP_PHRASINGS);
+        for (p, phrasing_matched, _) in ranked {
             let ph = &self.phrasings[p as usize];
             let (qc, matched) = entry_qc(ph.entry);
             let s = match ph.field {
@@ -620,24 +669,27 @@ impl Matcher {
                 // question (a task's exact title) breaks ties between neighbouring entries.
                 Field::Authored => {
                     let own = (phrasing_matched / q.total).min(1.0);
-                    combine(0.75 * qc + 0.25 * own, self.phrasing_coverage(ph, q))
+                    combine(0.75 * qc + 0.25 * own, self.phrasing_coverage(p, q))
                 }
                 Field::Body => qc * (matched / BODY_MIN_WEIGHT).min(1.0) * BODY_FACTOR,
             };
-            let slot = best.entry(ph.entry).or_insert(0.0);
-            *slot = slot.max(s);
+            match best.iter_mut().find(|(e, _)| *e == ph.entry) {
+                Some((_, slot)) => *slot = slot.max(s),
+                None => best.push((ph.entry, s)),
+            }
         }
-        best.into_iter().collect()
+        best
     }
 
     /// How much of the phrasing's weight the query asks about.
-    fn phrasing_coverage(&self, ph: &Phrasing, q: &Query) -> f32 {
-        if ph.total <= 0.0 {
+    fn phrasing_coverage(&self, p: u32, q: &Query) -> f32 {
+        let total = self.phrasings[p as usize].total;
+        if total <= 0.0 {
             return 0.0;
         }
-        let has = |k: u64| k != 0 && q.features.binary_search(&k).is_ok();
+        let has = |k: u64| k != 0 && q.features.contains(k);
         let mut matched = 0.0;
-        for t in &ph.tokens {
+        for t in &self.phrasing_tokens[p as usize] {
             let credit = if !t.han {
                 if has(t.key) { 1.0 } else { 0.0 }
             } else if t.exact.iter().any(|&k| has(k)) {
@@ -651,7 +703,7 @@ impl Matcher {
             };
             matched += t.weight * credit;
         }
-        matched / ph.total
+        matched / total
     }
 
     /// A human-readable trace of how a message was read and scored, for tuning `faq/`.
@@ -689,7 +741,7 @@ struct Scratch {
     /// Entry → its row in `cover`, or `u32::MAX`.
     entry_row: Vec<u32>,
     entries_touched: Vec<u32>,
-    /// Best credit per query token, one row of `n` per touched entry.
+    /// Best credit per query token, one row of `n` per entry among the ranked phrasings'.
     cover: Vec<f32>,
 }
 
@@ -722,8 +774,8 @@ impl Scratch {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn visit(&mut self, p: u32, entry: u32, i: u32, n: usize, w: f32, credit: f32, cover: f32) {
+    /// Credits phrasing `p` with query token `i`; a token counts once, at its best credit.
+    fn credit(&mut self, p: u32, i: u32, w: f32, credit: f32) {
         let a = &mut self.acc[p as usize];
         if a.last == u32::MAX {
             self.touched.push(p);
@@ -742,14 +794,25 @@ impl Scratch {
             a.last = i;
             a.best = credit;
         }
+    }
+
+    /// Gives `entry` a row of per-token coverage.
+    fn add_entry(&mut self, entry: u32, n: usize) {
         let row = &mut self.entry_row[entry as usize];
         if *row == u32::MAX {
             *row = self.entries_touched.len() as u32;
             self.entries_touched.push(entry);
             self.cover.resize(self.cover.len() + n, 0.0);
         }
-        let slot = &mut self.cover[*row as usize * n + i as usize];
-        *slot = slot.max(cover);
+    }
+
+    /// Records that `entry` matches query token `i` at `credit`, if the entry has a row.
+    fn cover(&mut self, entry: u32, i: u32, n: usize, credit: f32) {
+        let row = self.entry_row[entry as usize];
+        if row != u32::MAX {
+            let slot = &mut self.cover[row as usize * n + i as usize];
+            *slot = slot.max(credit);
+        }
     }
 
     fn cover_of(&self, entry: u32, n: usize) -> &[f32] {
@@ -769,6 +832,24 @@ impl Scratch {
         self.touched.clear();
         self.entries_touched.clear();
         self.cover.clear();
+    }
+}
+
+/// Queues a posting list for visiting, unless it is too common to help (see [`MAX_POSTINGS`]).
+fn admit<'a>(
+    lists: &mut Vec<(&'a [u32], u32, f32)>,
+    postings: Option<&'a Vec<u32>>,
+    i: usize,
+    credit: f32,
+) {
+    let Some(list) = postings else { return };
+    let cap = if credit == CREDIT_LONE_HAN {
+        MAX_LONE_HAN_POSTINGS
+    } else {
+        MAX_POSTINGS
+    };
+    if list.len() <= cap {
+        lists.push((list, i as u32, credit));
     }
 }
 
