@@ -351,6 +351,9 @@ impl Matcher {
                 }
             }
         }
+        for word in &m.spelling.known {
+            m.stemmer.remember(word);
+        }
         m
     }
 
@@ -617,29 +620,29 @@ impl Matcher {
             }
         }
 
-        // The best phrasings by matched weight, then the shorter, then the first: a total
-        // order, so the selection is deterministic. Kept sorted while scanning, since nearly
-        // every touched phrasing falls short of the current last.
-        let order = |a: &(u32, f32, f32), b: &(u32, f32, f32)| {
-            b.1.total_cmp(&a.1)
-                .then(a.2.total_cmp(&b.2))
-                .then(a.0.cmp(&b.0))
-        };
-        let mut ranked: Vec<(u32, f32, f32)> = Vec::with_capacity(TOP_PHRASINGS + 1);
+        // The best phrasings by matched weight, then the shorter, then the first, as one
+        // integer key (a total order, so the selection is deterministic). Kept sorted while
+        // scanning: nearly every touched phrasing falls short of the current last.
+        let mut ranked: Vec<(u128, u32, f32)> = Vec::with_capacity(TOP_PHRASINGS + 1);
         for &p in &scratch.touched {
             let sum = scratch.acc[p as usize].sum;
-            if ranked.len() == TOP_PHRASINGS && ranked.last().is_some_and(|l| sum < l.1) {
+            let full = ranked.len() == TOP_PHRASINGS;
+            if full && ranked.last().is_some_and(|l| sum < l.2) {
                 continue;
             }
-            let cand = (p, sum, self.phrasings[p as usize].total);
-            let at = ranked.partition_point(|r| order(r, &cand).is_lt());
-            if at < TOP_PHRASINGS {
-                ranked.insert(at, cand);
-                ranked.truncate(TOP_PHRASINGS);
+            let total = self.phrasings[p as usize].total;
+            let key = (u128::from(ordered(sum)) << 64)
+                | (u128::from(!ordered(total)) << 32)
+                | u128::from(!p);
+            if full && ranked.last().is_some_and(|l| key < l.0) {
+                continue;
             }
+            let at = ranked.partition_point(|r| r.0 > key);
+            ranked.insert(at, (key, p, sum));
+            ranked.truncate(TOP_PHRASINGS);
         }
 
-        for &(p, _, _) in &ranked {
+        for &(_, p, _) in &ranked {
             scratch.add_entry(self.phrasings[p as usize].entry, n);
         }
         for &(list, i, credit) in &lists {
@@ -661,7 +664,7 @@ impl Matcher {
         };
         // At most TOP_PHRASINGS entries: a list beats a hash map.
         let mut best: Vec<(u32, f32)> = Vec::with_capacity(TOP_PHRASINGS);
-        for (p, phrasing_matched, _) in ranked {
+        for (_, p, phrasing_matched) in ranked {
             let ph = &self.phrasings[p as usize];
             let (qc, matched) = entry_qc(ph.entry);
             let s = match ph.field {
@@ -833,6 +836,12 @@ impl Scratch {
         self.entries_touched.clear();
         self.cover.clear();
     }
+}
+
+/// `f32::total_cmp` order as an unsigned integer.
+fn ordered(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if bits >> 31 == 1 { !bits } else { bits | 1 << 31 }
 }
 
 /// Queues a posting list for visiting, unless it is too common to help (see [`MAX_POSTINGS`]).

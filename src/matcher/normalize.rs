@@ -7,7 +7,7 @@
 use std::hash::{Hash, Hasher};
 
 use pinyin::ToPinyin;
-use rustc_hash::FxHasher;
+use rustc_hash::{FxHashMap, FxHasher};
 use unicode_normalization::UnicodeNormalization;
 
 /// The kind tag lives in the key's top bits, so keys of different kinds never collide.
@@ -242,8 +242,7 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
                     break;
                 }
             }
-            let stem = stemmer.stem(&word);
-            let key = word_key(&stem);
+            let key = stemmer.key(&word);
             out.push(RawToken {
                 token: Token {
                     key,
@@ -266,6 +265,8 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
 pub struct Stemmer {
     snowball: rust_stemmers::Stemmer,
     keep: rustc_hash::FxHashSet<String>,
+    /// Keys of words met before, as typed: a message's familiar words skip the stemmer.
+    known: FxHashMap<String, u64>,
 }
 
 impl Default for Stemmer {
@@ -279,6 +280,23 @@ impl Stemmer {
         Stemmer {
             snowball: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
             keep: unstemmed.iter().map(|w| w.to_lowercase()).collect(),
+            known: FxHashMap::default(),
+        }
+    }
+
+    /// Remembers the key of `word` (lower-cased, as [`tokenize`] sees it).
+    pub fn remember(&mut self, word: &str) {
+        if !self.known.contains_key(word) {
+            let key = word_key(&self.stem(word));
+            self.known.insert(word.to_string(), key);
+        }
+    }
+
+    /// The token key of a lower-cased word: the key of its stem.
+    pub fn key(&self, word: &str) -> u64 {
+        match self.known.get(word) {
+            Some(&key) => key,
+            None => word_key(&self.stem(word)),
         }
     }
 
