@@ -110,11 +110,16 @@ struct Phrasing {
 struct PhrasingToken {
     weight: f32,
     han: bool,
-    key: u64,
-    /// Bigrams with the left and right neighbours, by glyph and by sound (0 = none).
-    exact: [u64; 2],
-    sound: [u64; 2],
+    /// Bigrams with the left and right neighbours by glyph, then by sound (0 = none), then the
+    /// token's own key.
+    keys: [u64; 5],
+    /// Each key's bit in a [`FeatureSet`] filter.
+    bits: [u16; 5],
 }
+
+const EXACT: std::ops::Range<usize> = 0..2;
+const SOUND: std::ops::Range<usize> = 2..4;
+const OWN: usize = 4;
 
 struct EntryMeta {
     id: String,
@@ -180,7 +185,7 @@ impl FeatureSet {
         features.dedup();
         let mut filter = [0; 16];
         for &k in &features {
-            let b = Self::bit(k);
+            let b = usize::from(Self::bit(k));
             filter[b / 64] |= 1 << (b % 64);
         }
         FeatureSet {
@@ -190,13 +195,16 @@ impl FeatureSet {
     }
 
     /// One of 1024 bits; han keys are code points, so mix before taking the top bits.
-    fn bit(k: u64) -> usize {
-        ((k ^ (k >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize
+    fn bit(k: u64) -> u16 {
+        ((k ^ (k >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as u16
     }
 
-    fn contains(&self, k: u64) -> bool {
-        let b = Self::bit(k);
-        self.filter[b / 64] & (1 << (b % 64)) != 0 && self.sorted.binary_search(&k).is_ok()
+    /// Whether `k`, whose bit is `bit`, is a feature (0 never is).
+    fn contains(&self, k: u64, bit: u16) -> bool {
+        let b = usize::from(bit);
+        k != 0
+            && self.filter[b / 64] & (1 << (b % 64)) != 0
+            && self.sorted.binary_search(&k).is_ok()
     }
 }
 
@@ -287,7 +295,7 @@ impl Matcher {
         m.idf_unknown = ((n + 1.0) / 0.5).ln();
 
         for (entry, field, tokens) in raw {
-            let weighted: Vec<PhrasingToken> = tokens
+            let mut weighted: Vec<PhrasingToken> = tokens
                 .iter()
                 .enumerate()
                 .map(|(j, t)| {
@@ -300,16 +308,20 @@ impl Matcher {
                     };
                     let left = pair(j.checked_sub(1).and_then(|k| tokens.get(k)), Some(t));
                     let right = pair(Some(t), tokens.get(j + 1));
+                    let keys = [left.0, right.0, left.1, right.1, t.key];
                     PhrasingToken {
                         weight: m.weight(t),
                         han,
-                        key: t.key,
-                        exact: [left.0, right.0],
-                        sound: [left.1, right.1],
+                        keys,
+                        bits: keys.map(FeatureSet::bit),
                     }
                 })
                 .collect();
             let total = weighted.iter().map(|t| t.weight).sum();
+            // Only authored phrasings are scored token by token.
+            if field == Field::Body {
+                weighted.clear();
+            }
             let id = m.phrasings.len() as u32;
             let mut feats = features(&tokens);
             feats.sort_unstable();
@@ -690,16 +702,16 @@ impl Matcher {
         if total <= 0.0 {
             return 0.0;
         }
-        let has = |k: u64| k != 0 && q.features.contains(k);
         let mut matched = 0.0;
         for t in &self.phrasing_tokens[p as usize] {
+            let has = |j: usize| q.features.contains(t.keys[j], t.bits[j]);
             let credit = if !t.han {
-                if has(t.key) { 1.0 } else { 0.0 }
-            } else if t.exact.iter().any(|&k| has(k)) {
+                if has(OWN) { 1.0 } else { 0.0 }
+            } else if EXACT.into_iter().any(has) {
                 CREDIT_BIGRAM
-            } else if t.sound.iter().any(|&k| has(k)) {
+            } else if SOUND.into_iter().any(has) {
                 CREDIT_SOUND
-            } else if has(t.key) {
+            } else if has(OWN) {
                 CREDIT_LONE_HAN
             } else {
                 0.0
@@ -841,7 +853,11 @@ impl Scratch {
 /// `f32::total_cmp` order as an unsigned integer.
 fn ordered(x: f32) -> u32 {
     let bits = x.to_bits();
-    if bits >> 31 == 1 { !bits } else { bits | 1 << 31 }
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
 }
 
 /// Queues a posting list for visiting, unless it is too common to help (see [`MAX_POSTINGS`]).
