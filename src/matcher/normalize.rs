@@ -129,14 +129,39 @@ fn hash_parts(tag: u64, parts: &[&str]) -> u64 {
     (tag << TAG_SHIFT) | (h.finish() & LOW)
 }
 
-fn han_token(c: char) -> Token {
-    let key = (TAG_HAN << TAG_SHIFT) | c as u64;
-    let (sound, rime) = match fuzzy_pinyin(c) {
+/// The sound and rime keys of a Chinese character (its own key when it has no pinyin).
+fn sound_keys(c: char) -> (u64, u64) {
+    match fuzzy_pinyin(c) {
         Some((initial, fin)) => (
             hash_parts(TAG_SOUND, &[initial, fin]),
             hash_parts(TAG_RIME, &[fin]),
         ),
-        None => (key, key),
+        None => {
+            let key = (TAG_HAN << TAG_SHIFT) | c as u64;
+            (key, key)
+        }
+    }
+}
+
+/// The CJK Unified Ideographs block, where nearly every character of a message falls.
+const COMMON_HAN: std::ops::RangeInclusive<char> = '\u{4E00}'..='\u{9FFF}';
+
+/// [`sound_keys`] of the common block, computed once: searching the pinyin tables and hashing
+/// the syllable for every character of every message costs more than the lookup.
+fn common_sound_keys() -> &'static [(u64, u64)] {
+    static TABLE: std::sync::OnceLock<Box<[(u64, u64)]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| COMMON_HAN.map(sound_keys).collect())
+}
+
+fn han_token(c: char) -> Token {
+    let key = (TAG_HAN << TAG_SHIFT) | c as u64;
+    let (sound, rime) = if COMMON_HAN.contains(&c) {
+        common_sound_keys()
+            .get(c as usize - 0x4E00)
+            .copied()
+            .unwrap_or_else(|| sound_keys(c))
+    } else {
+        sound_keys(c)
     };
     Token {
         key,
@@ -340,6 +365,14 @@ mod tests {
                 let slow: String = c.to_string().nfkc().flat_map(char::to_lowercase).collect();
                 assert_eq!(slow, folded.to_string(), "{c:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_sound_table_matches_the_pinyin_tables() {
+        for c in ['共', '想', '享', '錯', '车', '\u{4E00}', '\u{9FFF}'] {
+            let t = han_token(c);
+            assert_eq!((t.sound, t.rime), sound_keys(c), "{c}");
         }
     }
 
