@@ -1059,9 +1059,19 @@ impl Spelling {
         }
         let limit = if n >= 8 { 2 } else { 1 };
         let mut best: Option<(usize, f64, u64)> = None;
-        let probes = std::iter::once(word.to_string()).chain(deletions(word));
-        for probe in probes {
-            let Some(ids) = self.deletes.get(&probe) else {
+        // The word, then each one-letter deletion of it, in one reused buffer (ASCII: a letter
+        // is a byte).
+        let mut probe = String::with_capacity(word.len());
+        for skip in std::iter::once(None).chain((0..word.len()).map(Some)) {
+            probe.clear();
+            match skip.and_then(|i| Some((word.get(..i)?, word.get(i + 1..)?))) {
+                Some((head, tail)) => {
+                    probe.push_str(head);
+                    probe.push_str(tail);
+                }
+                None => probe.push_str(word),
+            }
+            let Some(ids) = self.deletes.get(probe.as_str()) else {
                 continue;
             };
             for &id in ids {
@@ -1090,4 +1100,19 @@ fn deletions(word: &str) -> impl Iterator<Item = String> + '_ {
             .map(|(_, c)| c)
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_keys_follow_total_cmp() {
+        let xs = [-1.5_f32, -0.0, 0.0, 0.45, 1.0, 7.25, f32::INFINITY];
+        for a in xs {
+            for b in xs {
+                assert_eq!(ordered(a).cmp(&ordered(b)), a.total_cmp(&b), "{a} {b}");
+            }
+        }
+    }
 }
