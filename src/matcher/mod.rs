@@ -547,7 +547,7 @@ impl Matcher {
             Intent::Unknown
         };
 
-        let mut content = Vec::new();
+        let mut content = Vec::with_capacity(analysed.len());
         for rt in analysed {
             if rt.token.role != Role::Content {
                 continue;
@@ -592,7 +592,9 @@ impl Matcher {
         // The posting lists to visit, each with its query token and credit. Gathered once and
         // walked twice: for every phrasing's matched weight, then for the per-token coverage
         // of the few entries that rank.
-        let mut lists: Vec<(&[u32], u32, f32)> = Vec::new();
+        // Five lists per Chinese character (both neighbours by glyph and by sound, and its
+        // own), more only for a slip.
+        let mut lists: Vec<(&[u32], u32, f32)> = Vec::with_capacity(n * 5);
         let mut add = |postings, i: usize, credit| admit(&mut lists, postings, i, credit);
         for (i, &(t, _, cap)) in c.iter().enumerate() {
             match t.kind {
@@ -891,7 +893,7 @@ fn combine(qc: f32, pc: f32) -> f32 {
 /// Index features of a token sequence: every token's key, and for adjacent Chinese characters
 /// their bigram by character and by sound.
 fn features(tokens: &[Token]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(tokens.len() * 3);
+    let mut out = Vec::with_capacity(tokens.len() * 5);
     for (i, t) in tokens.iter().enumerate() {
         out.push(t.key);
         if let Some(n) = tokens.get(i + 1)

@@ -197,8 +197,12 @@ pub fn fold(text: &str) -> String {
     }
     // Most messages are common ideographs, ASCII and full-width punctuation: folded here
     // without the normalisation tables, to what NFKC and lowercasing would give.
-    let lower: String = match text.chars().map(fold_common).collect::<Option<String>>() {
-        Some(lower) => lower,
+    let mut common = String::with_capacity(text.len());
+    let lower = match text
+        .chars()
+        .try_for_each(|c| fold_common(c).map(|f| common.push(f)))
+    {
+        Some(()) => common,
         None => match unicode_normalization::is_nfkc_quick(text.chars()) {
             unicode_normalization::IsNormalized::Yes => {
                 text.chars().flat_map(char::to_lowercase).collect()
@@ -227,7 +231,8 @@ fn fold_common(c: char) -> Option<char> {
 /// Splits folded text into tokens. Stemming is left to the caller (see [`Stemmer`]).
 pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
     let folded = fold(text);
-    let mut out = Vec::new();
+    // A token takes at least one byte, and a Chinese character three.
+    let mut out = Vec::with_capacity(folded.len() / 2);
     let mut chars = folded.chars().peekable();
     while let Some(c) = chars.next() {
         if is_han(c) {
@@ -236,7 +241,8 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
                 word: None,
             });
         } else if c.is_ascii_digit() {
-            let mut num = String::from(c);
+            let mut num = String::with_capacity(16);
+            num.push(c);
             while let Some(&n) = chars.peek() {
                 if n.is_ascii_digit() || (n == '.' && !num.contains('.')) {
                     num.push(n);
@@ -251,7 +257,8 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
                 word: None,
             });
         } else if c.is_alphabetic() {
-            let mut word = String::from(c);
+            let mut word = String::with_capacity(16);
+            word.push(c);
             while let Some(&n) = chars.peek() {
                 if n.is_alphabetic() {
                     word.push(n);
