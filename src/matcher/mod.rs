@@ -827,8 +827,12 @@ impl Scratch {
     fn cover(&mut self, entry: u32, i: u32, n: usize, credit: f32) {
         let row = self.entry_row[entry as usize];
         if row != u32::MAX {
+            // Compare before storing: a list's phrasings mostly share an entry, and a store per
+            // posting would chain each through the last.
             let slot = &mut self.cover[row as usize * n + i as usize];
-            *slot = slot.max(credit);
+            if credit > *slot {
+                *slot = credit;
+            }
         }
     }
 
