@@ -117,6 +117,7 @@ struct PhrasingToken {
     bits: [u16; 5],
 }
 
+/// Where [`PhrasingToken::keys`] holds the bigrams by glyph, by sound, and the own key.
 const EXACT: std::ops::Range<usize> = 0..2;
 const SOUND: std::ops::Range<usize> = 2..4;
 const OWN: usize = 4;
@@ -589,11 +590,10 @@ impl Matcher {
         let n = q.content.len();
         let c = &q.content;
 
-        // The posting lists to visit, each with its query token and credit. Gathered once and
-        // walked twice: for every phrasing's matched weight, then for the per-token coverage
-        // of the few entries that rank.
-        // Five lists per Chinese character (both neighbours by glyph and by sound, and its
-        // own), more only for a slip.
+        // The posting lists to visit, each with its query token and credit (five per Chinese
+        // character: both neighbours by glyph and by sound, and its own; more for a slip).
+        // Gathered once and walked twice: for every phrasing's matched weight, then for the
+        // per-token coverage of only the entries whose phrasings rank.
         let mut lists: Vec<(&[u32], u32, f32)> = Vec::with_capacity(n * 5);
         let mut add = |postings, i: usize, credit| admit(&mut lists, postings, i, credit);
         for (i, &(t, _, cap)) in c.iter().enumerate() {
