@@ -117,9 +117,11 @@ struct PhrasingToken {
     bits: [u16; 5],
 }
 
-/// Where [`PhrasingToken::keys`] holds the bigrams by glyph, by sound, and the own key.
-const EXACT: std::ops::Range<usize> = 0..2;
-const SOUND: std::ops::Range<usize> = 2..4;
+/// Indices into [`PhrasingToken::keys`].
+const EXACT_LEFT: usize = 0;
+const EXACT_RIGHT: usize = 1;
+const SOUND_LEFT: usize = 2;
+const SOUND_RIGHT: usize = 3;
 const OWN: usize = 4;
 
 struct EntryMeta {
@@ -709,9 +711,9 @@ impl Matcher {
             let has = |j: usize| q.features.contains(t.keys[j], t.bits[j]);
             let credit = if !t.han {
                 if has(OWN) { 1.0 } else { 0.0 }
-            } else if EXACT.into_iter().any(has) {
+            } else if has(EXACT_LEFT) || has(EXACT_RIGHT) {
                 CREDIT_BIGRAM
-            } else if SOUND.into_iter().any(has) {
+            } else if has(SOUND_LEFT) || has(SOUND_RIGHT) {
                 CREDIT_SOUND
             } else if has(OWN) {
                 CREDIT_LONE_HAN
