@@ -97,10 +97,12 @@ enum Field {
     Body,
 }
 
+/// What retrieval reads for every posting, kept small and apart from the tokens so that long
+/// posting lists stay cache-friendly.
+#[derive(Clone, Copy)]
 struct Phrasing {
     entry: u32,
     field: Field,
-    tokens: Vec<PhrasingToken>,
     total: f32,
 }
 
@@ -108,11 +110,19 @@ struct Phrasing {
 struct PhrasingToken {
     weight: f32,
     han: bool,
-    key: u64,
-    /// Bigrams with the left and right neighbours, by glyph and by sound (0 = none).
-    exact: [u64; 2],
-    sound: [u64; 2],
+    /// Bigrams with the left and right neighbours by glyph, then by sound (0 = none), then the
+    /// token's own key.
+    keys: [u64; 5],
+    /// Each key's bit in a [`FeatureSet`] filter.
+    bits: [u16; 5],
 }
+
+/// Indices into [`PhrasingToken::keys`].
+const EXACT_LEFT: usize = 0;
+const EXACT_RIGHT: usize = 1;
+const SOUND_LEFT: usize = 2;
+const SOUND_RIGHT: usize = 3;
+const OWN: usize = 4;
 
 struct EntryMeta {
     id: String,
@@ -145,6 +155,8 @@ struct Spelling {
 pub struct Matcher {
     entries: Vec<EntryMeta>,
     phrasings: Vec<Phrasing>,
+    /// Per phrasing, parallel to `phrasings`: read only for the few phrasings scored in full.
+    phrasing_tokens: Vec<Box<[PhrasingToken]>>,
     postings: FxHashMap<u64, Vec<u32>>,
     idf: FxHashMap<u64, f32>,
     idf_unknown: f32,
@@ -160,7 +172,43 @@ struct Query {
     total: f32,
     intent: Intent,
     lang: Lang,
-    features: Vec<u64>,
+    features: FeatureSet,
+}
+
+/// The query's features, asked about for every token of every phrasing scored: a bit filter
+/// answers most of those "no"s before the binary search.
+struct FeatureSet {
+    sorted: Vec<u64>,
+    filter: [u64; 16],
+}
+
+impl FeatureSet {
+    fn new(mut features: Vec<u64>) -> FeatureSet {
+        features.sort_unstable();
+        features.dedup();
+        let mut filter = [0; 16];
+        for &k in &features {
+            let b = usize::from(Self::bit(k));
+            filter[b / 64] |= 1 << (b % 64);
+        }
+        FeatureSet {
+            sorted: features,
+            filter,
+        }
+    }
+
+    /// One of 1024 bits; han keys are code points, so mix before taking the top bits.
+    fn bit(k: u64) -> u16 {
+        ((k ^ (k >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as u16
+    }
+
+    /// Whether `k`, whose bit is `bit`, is a feature (0 never is).
+    fn contains(&self, k: u64, bit: u16) -> bool {
+        let b = usize::from(bit);
+        k != 0
+            && self.filter[b / 64] & (1 << (b % 64)) != 0
+            && self.sorted.binary_search(&k).is_ok()
+    }
 }
 
 impl Matcher {
@@ -187,6 +235,7 @@ impl Matcher {
         let mut m = Matcher {
             entries,
             phrasings: Vec::new(),
+            phrasing_tokens: Vec::new(),
             postings: FxHashMap::default(),
             idf: FxHashMap::default(),
             idf_unknown: 0.0,
@@ -249,7 +298,7 @@ impl Matcher {
         m.idf_unknown = ((n + 1.0) / 0.5).ln();
 
         for (entry, field, tokens) in raw {
-            let weighted: Vec<PhrasingToken> = tokens
+            let mut weighted: Vec<PhrasingToken> = tokens
                 .iter()
                 .enumerate()
                 .map(|(j, t)| {
@@ -262,16 +311,20 @@ impl Matcher {
                     };
                     let left = pair(j.checked_sub(1).and_then(|k| tokens.get(k)), Some(t));
                     let right = pair(Some(t), tokens.get(j + 1));
+                    let keys = [left.0, right.0, left.1, right.1, t.key];
                     PhrasingToken {
                         weight: m.weight(t),
                         han,
-                        key: t.key,
-                        exact: [left.0, right.0],
-                        sound: [left.1, right.1],
+                        keys,
+                        bits: keys.map(FeatureSet::bit),
                     }
                 })
                 .collect();
             let total = weighted.iter().map(|t| t.weight).sum();
+            // Only authored phrasings are scored token by token.
+            if field == Field::Body {
+                weighted.clear();
+            }
             let id = m.phrasings.len() as u32;
             let mut feats = features(&tokens);
             feats.sort_unstable();
@@ -282,9 +335,9 @@ impl Matcher {
             m.phrasings.push(Phrasing {
                 entry,
                 field,
-                tokens: weighted,
                 total,
             });
+            m.phrasing_tokens.push(weighted.into_boxed_slice());
         }
 
         // Spelling correction vocabulary: every Latin word the base and its word lists use.
@@ -312,6 +365,9 @@ impl Matcher {
                     m.spelling.add(w, rt.token.key);
                 }
             }
+        }
+        for word in &m.spelling.known {
+            m.stemmer.remember(word);
         }
         m
     }
@@ -494,7 +550,7 @@ impl Matcher {
             Intent::Unknown
         };
 
-        let mut content = Vec::new();
+        let mut content = Vec::with_capacity(analysed.len());
         for rt in analysed {
             if rt.token.role != Role::Content {
                 continue;
@@ -504,9 +560,7 @@ impl Matcher {
             content.push((token, self.weight(&token), cap));
         }
         let tokens: Vec<Token> = content.iter().map(|c| c.0).collect();
-        let mut features = features(&tokens);
-        features.sort_unstable();
-        features.dedup();
+        let features = FeatureSet::new(features(&tokens));
         Query {
             total: content.iter().map(|c| c.1).sum(),
             content,
@@ -536,28 +590,15 @@ impl Matcher {
 
     fn score_with(&self, q: &Query, scratch: &mut Scratch) -> Vec<(u32, f32)> {
         let n = q.content.len();
-        let mut visit = |postings: Option<&Vec<u32>>, i: usize, w: f32, credit: f32| {
-            let Some(list) = postings else { return };
-            let cap = if credit == CREDIT_LONE_HAN {
-                MAX_LONE_HAN_POSTINGS
-            } else {
-                MAX_POSTINGS
-            };
-            if list.len() > cap {
-                return;
-            }
-            for &p in list {
-                let ph = &self.phrasings[p as usize];
-                let c = if ph.field == Field::Body {
-                    credit * BODY_FACTOR
-                } else {
-                    credit
-                };
-                scratch.visit(p, ph.entry, i as u32, n, w, credit, c);
-            }
-        };
         let c = &q.content;
-        for (i, &(t, w, cap)) in c.iter().enumerate() {
+
+        // The posting lists to visit, each with its query token and credit (five per Chinese
+        // character: both neighbours by glyph and by sound, and its own; more for a slip).
+        // Gathered once and walked twice: for every phrasing's matched weight, then for the
+        // per-token coverage of only the entries whose phrasings rank.
+        let mut lists: Vec<(&[u32], u32, f32)> = Vec::with_capacity(n * 5);
+        let mut add = |postings, i: usize, credit| admit(&mut lists, postings, i, credit);
+        for (i, &(t, _, cap)) in c.iter().enumerate() {
             match t.kind {
                 TokenKind::Han => {
                     let neighbours = [i.checked_sub(1), (i + 1 < n).then_some(i + 1)];
@@ -568,51 +609,78 @@ impl Matcher {
                         }
                         let (a, b) = if j < i { (o, t) } else { (t, o) };
                         let exact = self.postings.get(&bigram(a.key, b.key));
-                        visit(exact, i, w, CREDIT_BIGRAM);
+                        add(exact, i, CREDIT_BIGRAM);
                         // Every phrasing with the bigram also has its sound: an equally long
                         // list is the same list, and would add nothing.
                         let sound = self.postings.get(&sound_bigram(a.sound, b.sound));
                         if sound.map(Vec::len) != exact.map(Vec::len) {
-                            visit(sound, i, w, CREDIT_SOUND);
+                            add(sound, i, CREDIT_SOUND);
                         }
                         // A character the base never uses is likely a slip: it still counts a
                         // little where its neighbour is right and it rhymes.
                         if !self.idf.contains_key(&t.key) {
                             let loose = loose_bigram(o.sound, t.rime);
-                            visit(self.postings.get(&loose), i, w, CREDIT_LOOSE);
+                            add(self.postings.get(&loose), i, CREDIT_LOOSE);
                         }
                     }
-                    visit(self.postings.get(&t.key), i, w, CREDIT_LONE_HAN);
+                    add(self.postings.get(&t.key), i, CREDIT_LONE_HAN);
                 }
-                _ => visit(self.postings.get(&t.key), i, w, cap),
+                _ => add(self.postings.get(&t.key), i, cap),
             }
         }
 
-        let mut ranked: Vec<(u32, f32)> = scratch
-            .touched
-            .iter()
-            .map(|&p| (p, scratch.acc[p as usize].sum))
-            .collect();
-        let order = |a: &(u32, f32), b: &(u32, f32)| {
-            b.1.total_cmp(&a.1).then_with(|| {
-                let (pa, pb) = (&self.phrasings[a.0 as usize], &self.phrasings[b.0 as usize]);
-                pa.total.total_cmp(&pb.total).then(a.0.cmp(&b.0))
-            })
-        };
-        if ranked.len() > TOP_PHRASINGS {
-            ranked.select_nth_unstable_by(TOP_PHRASINGS - 1, order);
+        for &(list, i, credit) in &lists {
+            let w = c[i as usize].1;
+            for &p in list {
+                scratch.credit(p, i, w, credit);
+            }
+        }
+
+        // The best phrasings by matched weight, then the shorter, then the first, as one
+        // integer key (a total order, so the selection is deterministic). Kept sorted while
+        // scanning: nearly every touched phrasing falls short of the current last.
+        let mut ranked: Vec<(u128, u32, f32)> = Vec::with_capacity(TOP_PHRASINGS + 1);
+        for &p in &scratch.touched {
+            let sum = scratch.acc[p as usize].sum;
+            let full = ranked.len() == TOP_PHRASINGS;
+            if full && ranked.last().is_some_and(|l| sum < l.2) {
+                continue;
+            }
+            let total = self.phrasings[p as usize].total;
+            let key = (u128::from(ordered(sum)) << 64)
+                | (u128::from(!ordered(total)) << 32)
+                | u128::from(!p);
+            if full && ranked.last().is_some_and(|l| key < l.0) {
+                continue;
+            }
+            let at = ranked.partition_point(|r| r.0 > key);
+            ranked.insert(at, (key, p, sum));
             ranked.truncate(TOP_PHRASINGS);
         }
-        ranked.sort_unstable_by(order);
 
-        let c = &q.content;
+        for &(_, p, _) in &ranked {
+            scratch.add_entry(self.phrasings[p as usize].entry, n);
+        }
+        for &(list, i, credit) in &lists {
+            for &p in list {
+                let ph = self.phrasings[p as usize];
+                let credit = if ph.field == Field::Body {
+                    credit * BODY_FACTOR
+                } else {
+                    credit
+                };
+                scratch.cover(ph.entry, i, n, credit);
+            }
+        }
+
         let entry_qc = |e: u32| -> (f32, f32) {
             let slots = scratch.cover_of(e, n);
             let matched: f32 = slots.iter().zip(c).map(|(s, t)| s * t.1).sum();
             ((matched / q.total).min(1.0), matched)
         };
-        let mut best: FxHashMap<u32, f32> = FxHashMap::default();
-        for (p, phrasing_matched) in ranked {
+        // At most TOP_PHRASINGS entries: a list beats a hash map.
+        let mut best: Vec<(u32, f32)> = Vec::with_capacity(TOP_PHRASINGS);
+        for (_, p, phrasing_matched) in ranked {
             let ph = &self.phrasings[p as usize];
             let (qc, matched) = entry_qc(ph.entry);
             let s = match ph.field {
@@ -620,38 +688,41 @@ impl Matcher {
                 // question (a task's exact title) breaks ties between neighbouring entries.
                 Field::Authored => {
                     let own = (phrasing_matched / q.total).min(1.0);
-                    combine(0.75 * qc + 0.25 * own, self.phrasing_coverage(ph, q))
+                    combine(0.75 * qc + 0.25 * own, self.phrasing_coverage(p, q))
                 }
                 Field::Body => qc * (matched / BODY_MIN_WEIGHT).min(1.0) * BODY_FACTOR,
             };
-            let slot = best.entry(ph.entry).or_insert(0.0);
-            *slot = slot.max(s);
+            match best.iter_mut().find(|(e, _)| *e == ph.entry) {
+                Some((_, slot)) => *slot = slot.max(s),
+                None => best.push((ph.entry, s)),
+            }
         }
-        best.into_iter().collect()
+        best
     }
 
     /// How much of the phrasing's weight the query asks about.
-    fn phrasing_coverage(&self, ph: &Phrasing, q: &Query) -> f32 {
-        if ph.total <= 0.0 {
+    fn phrasing_coverage(&self, p: u32, q: &Query) -> f32 {
+        let total = self.phrasings[p as usize].total;
+        if total <= 0.0 {
             return 0.0;
         }
-        let has = |k: u64| k != 0 && q.features.binary_search(&k).is_ok();
         let mut matched = 0.0;
-        for t in &ph.tokens {
+        for t in &self.phrasing_tokens[p as usize] {
+            let has = |j: usize| q.features.contains(t.keys[j], t.bits[j]);
             let credit = if !t.han {
-                if has(t.key) { 1.0 } else { 0.0 }
-            } else if t.exact.iter().any(|&k| has(k)) {
+                if has(OWN) { 1.0 } else { 0.0 }
+            } else if has(EXACT_LEFT) || has(EXACT_RIGHT) {
                 CREDIT_BIGRAM
-            } else if t.sound.iter().any(|&k| has(k)) {
+            } else if has(SOUND_LEFT) || has(SOUND_RIGHT) {
                 CREDIT_SOUND
-            } else if has(t.key) {
+            } else if has(OWN) {
                 CREDIT_LONE_HAN
             } else {
                 0.0
             };
             matched += t.weight * credit;
         }
-        matched / ph.total
+        matched / total
     }
 
     /// A human-readable trace of how a message was read and scored, for tuning `faq/`.
@@ -689,7 +760,7 @@ struct Scratch {
     /// Entry → its row in `cover`, or `u32::MAX`.
     entry_row: Vec<u32>,
     entries_touched: Vec<u32>,
-    /// Best credit per query token, one row of `n` per touched entry.
+    /// Best credit per query token, one row of `n` per entry among the ranked phrasings'.
     cover: Vec<f32>,
 }
 
@@ -722,8 +793,8 @@ impl Scratch {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn visit(&mut self, p: u32, entry: u32, i: u32, n: usize, w: f32, credit: f32, cover: f32) {
+    /// Credits phrasing `p` with query token `i`; a token counts once, at its best credit.
+    fn credit(&mut self, p: u32, i: u32, w: f32, credit: f32) {
         let a = &mut self.acc[p as usize];
         if a.last == u32::MAX {
             self.touched.push(p);
@@ -742,14 +813,29 @@ impl Scratch {
             a.last = i;
             a.best = credit;
         }
+    }
+
+    /// Gives `entry` a row of per-token coverage.
+    fn add_entry(&mut self, entry: u32, n: usize) {
         let row = &mut self.entry_row[entry as usize];
         if *row == u32::MAX {
             *row = self.entries_touched.len() as u32;
             self.entries_touched.push(entry);
             self.cover.resize(self.cover.len() + n, 0.0);
         }
-        let slot = &mut self.cover[*row as usize * n + i as usize];
-        *slot = slot.max(cover);
+    }
+
+    /// Records that `entry` matches query token `i` at `credit`, if the entry has a row.
+    fn cover(&mut self, entry: u32, i: u32, n: usize, credit: f32) {
+        let row = self.entry_row[entry as usize];
+        if row != u32::MAX {
+            // Compare before storing: a list's phrasings mostly share an entry, and a store per
+            // posting would chain each through the last.
+            let slot = &mut self.cover[row as usize * n + i as usize];
+            if credit > *slot {
+                *slot = credit;
+            }
+        }
     }
 
     fn cover_of(&self, entry: u32, n: usize) -> &[f32] {
@@ -772,6 +858,34 @@ impl Scratch {
     }
 }
 
+/// `f32::total_cmp` order as an unsigned integer.
+fn ordered(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
+}
+
+/// Queues a posting list for visiting, unless it is too common to help (see [`MAX_POSTINGS`]).
+fn admit<'a>(
+    lists: &mut Vec<(&'a [u32], u32, f32)>,
+    postings: Option<&'a Vec<u32>>,
+    i: usize,
+    credit: f32,
+) {
+    let Some(list) = postings else { return };
+    let cap = if credit == CREDIT_LONE_HAN {
+        MAX_LONE_HAN_POSTINGS
+    } else {
+        MAX_POSTINGS
+    };
+    if list.len() <= cap {
+        lists.push((list, i as u32, credit));
+    }
+}
+
 /// Query coverage matters more than phrasing coverage: a message fully explained by a short
 /// keyword is a good match; a phrasing merely containing one word of the message is not.
 fn combine(qc: f32, pc: f32) -> f32 {
@@ -785,7 +899,7 @@ fn combine(qc: f32, pc: f32) -> f32 {
 /// Index features of a token sequence: every token's key, and for adjacent Chinese characters
 /// their bigram by character and by sound.
 fn features(tokens: &[Token]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(tokens.len() * 3);
+    let mut out = Vec::with_capacity(tokens.len() * 5);
     for (i, t) in tokens.iter().enumerate() {
         out.push(t.key);
         if let Some(n) = tokens.get(i + 1)
@@ -953,9 +1067,19 @@ impl Spelling {
         }
         let limit = if n >= 8 { 2 } else { 1 };
         let mut best: Option<(usize, f64, u64)> = None;
-        let probes = std::iter::once(word.to_string()).chain(deletions(word));
-        for probe in probes {
-            let Some(ids) = self.deletes.get(&probe) else {
+        // The word, then each one-letter deletion of it, in one reused buffer (ASCII: a letter
+        // is a byte).
+        let mut probe = String::with_capacity(word.len());
+        for skip in std::iter::once(None).chain((0..word.len()).map(Some)) {
+            probe.clear();
+            match skip.and_then(|i| Some((word.get(..i)?, word.get(i + 1..)?))) {
+                Some((head, tail)) => {
+                    probe.push_str(head);
+                    probe.push_str(tail);
+                }
+                None => probe.push_str(word),
+            }
+            let Some(ids) = self.deletes.get(probe.as_str()) else {
                 continue;
             };
             for &id in ids {
@@ -984,4 +1108,19 @@ fn deletions(word: &str) -> impl Iterator<Item = String> + '_ {
             .map(|(_, c)| c)
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_keys_follow_total_cmp() {
+        let xs = [-1.5_f32, -0.0, 0.0, 0.45, 1.0, 7.25, f32::INFINITY];
+        for a in xs {
+            for b in xs {
+                assert_eq!(ordered(a).cmp(&ordered(b)), a.total_cmp(&b), "{a} {b}");
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@
 use std::hash::{Hash, Hasher};
 
 use pinyin::ToPinyin;
-use rustc_hash::FxHasher;
+use rustc_hash::{FxHashMap, FxHasher};
 use unicode_normalization::UnicodeNormalization;
 
 /// The kind tag lives in the key's top bits, so keys of different kinds never collide.
@@ -129,14 +129,39 @@ fn hash_parts(tag: u64, parts: &[&str]) -> u64 {
     (tag << TAG_SHIFT) | (h.finish() & LOW)
 }
 
-fn han_token(c: char) -> Token {
-    let key = (TAG_HAN << TAG_SHIFT) | c as u64;
-    let (sound, rime) = match fuzzy_pinyin(c) {
+/// The sound and rime keys of a Chinese character (its own key when it has no pinyin).
+fn sound_keys(c: char) -> (u64, u64) {
+    match fuzzy_pinyin(c) {
         Some((initial, fin)) => (
             hash_parts(TAG_SOUND, &[initial, fin]),
             hash_parts(TAG_RIME, &[fin]),
         ),
-        None => (key, key),
+        None => {
+            let key = (TAG_HAN << TAG_SHIFT) | c as u64;
+            (key, key)
+        }
+    }
+}
+
+/// The CJK Unified Ideographs block, where nearly every character of a message falls.
+const COMMON_HAN: std::ops::RangeInclusive<char> = '\u{4E00}'..='\u{9FFF}';
+
+/// [`sound_keys`] of the common block, computed once: searching the pinyin tables and hashing
+/// the syllable for every character of every message costs more than the lookup.
+fn common_sound_keys() -> &'static [(u64, u64)] {
+    static TABLE: std::sync::OnceLock<Box<[(u64, u64)]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| COMMON_HAN.map(sound_keys).collect())
+}
+
+fn han_token(c: char) -> Token {
+    let key = (TAG_HAN << TAG_SHIFT) | c as u64;
+    let (sound, rime) = if COMMON_HAN.contains(&c) {
+        common_sound_keys()
+            .get(c as usize - 0x4E00)
+            .copied()
+            .unwrap_or_else(|| sound_keys(c))
+    } else {
+        sound_keys(c)
     };
     Token {
         key,
@@ -170,20 +195,44 @@ pub fn fold(text: &str) -> String {
     if text.is_ascii() {
         return text.to_ascii_lowercase();
     }
-    // Most messages are already in NFKC form; the quick check spares the full normalisation.
-    let lower: String = match unicode_normalization::is_nfkc_quick(text.chars()) {
-        unicode_normalization::IsNormalized::Yes => {
-            text.chars().flat_map(char::to_lowercase).collect()
-        }
-        _ => text.nfkc().flat_map(char::to_lowercase).collect(),
+    // Most messages are common ideographs, ASCII and full-width punctuation: folded here
+    // without the normalisation tables, to what NFKC and lowercasing would give.
+    let mut common = String::with_capacity(text.len());
+    let lower = match text
+        .chars()
+        .try_for_each(|c| fold_common(c).map(|f| common.push(f)))
+    {
+        Some(()) => common,
+        None => match unicode_normalization::is_nfkc_quick(text.chars()) {
+            unicode_normalization::IsNormalized::Yes => {
+                text.chars().flat_map(char::to_lowercase).collect()
+            }
+            _ => text.nfkc().flat_map(char::to_lowercase).collect(),
+        },
     };
     fast2s::convert(&lower)
+}
+
+/// NFKC and lowercase of one character that is ASCII, a full-width form of ASCII, the
+/// ideographic space, or a common ideograph or CJK punctuation mark (none of which compose with
+/// a neighbour); `None` for anything else.
+fn fold_common(c: char) -> Option<char> {
+    match c {
+        _ if c.is_ascii() => Some(c.to_ascii_lowercase()),
+        '\u{FF01}'..='\u{FF5E}' => {
+            char::from_u32(c as u32 - 0xFEE0).map(|a| a.to_ascii_lowercase())
+        }
+        '\u{3000}' => Some(' '),
+        '\u{3001}' | '\u{3002}' | '\u{300A}'..='\u{3011}' | '\u{4E00}'..='\u{9FFF}' => Some(c),
+        _ => None,
+    }
 }
 
 /// Splits folded text into tokens. Stemming is left to the caller (see [`Stemmer`]).
 pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
     let folded = fold(text);
-    let mut out = Vec::new();
+    // A token takes at least one byte, and a Chinese character three.
+    let mut out = Vec::with_capacity(folded.len() / 2);
     let mut chars = folded.chars().peekable();
     while let Some(c) = chars.next() {
         if is_han(c) {
@@ -192,7 +241,8 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
                 word: None,
             });
         } else if c.is_ascii_digit() {
-            let mut num = String::from(c);
+            let mut num = String::with_capacity(16);
+            num.push(c);
             while let Some(&n) = chars.peek() {
                 if n.is_ascii_digit() || (n == '.' && !num.contains('.')) {
                     num.push(n);
@@ -207,7 +257,8 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
                 word: None,
             });
         } else if c.is_alphabetic() {
-            let mut word = String::from(c);
+            let mut word = String::with_capacity(16);
+            word.push(c);
             while let Some(&n) = chars.peek() {
                 if n.is_alphabetic() {
                     word.push(n);
@@ -223,8 +274,7 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
                     break;
                 }
             }
-            let stem = stemmer.stem(&word);
-            let key = word_key(&stem);
+            let key = stemmer.key(&word);
             out.push(RawToken {
                 token: Token {
                     key,
@@ -247,6 +297,8 @@ pub fn tokenize(text: &str, stemmer: &Stemmer) -> Vec<RawToken> {
 pub struct Stemmer {
     snowball: rust_stemmers::Stemmer,
     keep: rustc_hash::FxHashSet<String>,
+    /// Keys of words met before, as typed: a message's familiar words skip the stemmer.
+    known: FxHashMap<String, u64>,
 }
 
 impl Default for Stemmer {
@@ -260,6 +312,23 @@ impl Stemmer {
         Stemmer {
             snowball: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
             keep: unstemmed.iter().map(|w| w.to_lowercase()).collect(),
+            known: FxHashMap::default(),
+        }
+    }
+
+    /// Remembers the key of `word` (lower-cased, as [`tokenize`] sees it).
+    pub fn remember(&mut self, word: &str) {
+        if !self.known.contains_key(word) {
+            let key = word_key(&self.stem(word));
+            self.known.insert(word.to_string(), key);
+        }
+    }
+
+    /// The token key of a lower-cased word: the key of its stem.
+    pub fn key(&self, word: &str) -> u64 {
+        match self.known.get(word) {
+            Some(&key) => key,
+            None => word_key(&self.stem(word)),
         }
     }
 
@@ -294,6 +363,24 @@ mod tests {
             keys("what is parking?")
         );
         assert_eq!(keys("托位 😀 数"), keys("托位数"));
+    }
+
+    #[test]
+    fn the_common_fold_agrees_with_nfkc_and_lowercase() {
+        for c in (0..=0xFFFF).filter_map(char::from_u32) {
+            if let Some(folded) = fold_common(c) {
+                let slow: String = c.to_string().nfkc().flat_map(char::to_lowercase).collect();
+                assert_eq!(slow, folded.to_string(), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_sound_table_matches_the_pinyin_tables() {
+        for c in ['共', '想', '享', '錯', '车', '\u{4E00}', '\u{9FFF}'] {
+            let t = han_token(c);
+            assert_eq!((t.sound, t.rime), sound_keys(c), "{c}");
+        }
     }
 
     #[test]
