@@ -662,7 +662,7 @@ pub fn fmt_time(ms: i64) -> String {
     }
 }
 
-fn state_of<'s>(states: &'s [MetricState], task: u32, number: u32) -> Option<&'s MetricState> {
+fn state_of(states: &[MetricState], task: u32, number: u32) -> Option<&MetricState> {
     states.iter().find(|s| s.task == task && s.number == number)
 }
 
