@@ -237,7 +237,7 @@ async fn on_callback(bot: Bot, q: CallbackQuery, shared: Arc<Shared>) -> Result<
         answer = answer.text(t.text.chars().take(MAX_CALLBACK_TEXT).collect::<String>());
     }
     if let Err(e) = answer.await {
-        tracing::warn!(error = %shared.redactor.redact(&e), "answering a button press failed");
+        tracing::warn!(error = %shared.redactor.describe(&e), "answering a button press failed");
     }
     send_replies(&bot, &shared.redactor, chat, replies).await;
     Ok(())
@@ -255,7 +255,7 @@ async fn send_replies(bot: &Bot, redactor: &Redactor, chat: ChatId, replies: Vec
                 None
             };
             if let Err(e) = send_part(bot, chat, part, keyboard).await {
-                tracing::warn!(chat = chat.0, error = %redactor.redact(&e), "sending a reply failed");
+                tracing::warn!(chat = chat.0, error = %redactor.describe(&e), "sending a reply failed");
                 // The rest would read out of context.
                 return;
             }

@@ -169,8 +169,9 @@ fn derived_secret(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Removes the bot token from text bound for a log or an error: Bot API URLs carry it, and
-/// teloxide's and reqwest's errors quote the URL.
+/// Removes the bot token from text bound for a log or an error. Bot API URLs carry the token;
+/// teloxide 0.17 strips the URL from its network errors, but a dependency's log line, a
+/// future version or an error we did not foresee may quote one, so everything is filtered.
 #[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Arc<[String]>,
@@ -201,6 +202,24 @@ impl Redactor {
 
     pub fn redact(&self, what: &dyn Display) -> String {
         self.redact_str(&what.to_string())
+    }
+
+    /// A Bot API error for a log line: its message and, for a network error, its causes (the
+    /// top one alone says only "error sending request"), redacted.
+    pub fn describe(&self, e: &teloxide::RequestError) -> String {
+        let mut text = e.to_string();
+        if let teloxide::RequestError::Network(n) = e {
+            let mut source = std::error::Error::source(n.as_ref());
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !text.contains(&cause_text) {
+                    text.push_str(": ");
+                    text.push_str(&cause_text);
+                }
+                source = cause.source();
+            }
+        }
+        self.redact_str(&text)
     }
 
     pub fn redact_str(&self, text: &str) -> String {
@@ -245,7 +264,10 @@ struct LogErrors(Redactor);
 
 impl<E: Display + Send + 'static> ErrorHandler<E> for LogErrors {
     fn handle_error(self: Arc<Self>, error: E) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let text = self.0.redact(&error);
+        let text = match (&error as &dyn std::any::Any).downcast_ref::<teloxide::RequestError>() {
+            Some(e) => self.0.describe(e),
+            None => self.0.redact(&error),
+        };
         Box::pin(async move {
             tracing::warn!(error = %text, "Telegram update listener error");
         })
@@ -299,7 +321,7 @@ async fn set_commands(bot: Bot, redactor: Redactor) {
             request = request.language_code(code);
         }
         if let Err(e) = request.await {
-            tracing::warn!(error = %redactor.redact(&e), language = code, "setMyCommands failed");
+            tracing::warn!(error = %redactor.describe(&e), language = code, "setMyCommands failed");
         }
     }
 }
@@ -411,7 +433,7 @@ where
             }
         }
     };
-    result.map_err(|e| TelegramError::Api(redactor.redact(&e)))
+    result.map_err(|e| TelegramError::Api(redactor.describe(&e)))
 }
 
 /// Registers the webhook (the same URL and secret from every replica, so it is idempotent)
@@ -433,7 +455,7 @@ async fn webhook_listener(
     bot.set_webhook(url.clone())
         .secret_token(secret.clone())
         .await
-        .map_err(|e| TelegramError::Api(redactor.redact(&e)))?;
+        .map_err(|e| TelegramError::Api(redactor.describe(&e)))?;
     let options = webhooks::Options::new(listen, url).secret_token(secret);
     let (listener, stopped, router) = webhooks::axum_no_setup(options);
     tokio::spawn(async move {

@@ -166,7 +166,7 @@ async fn deliver_one(bot: &Throttle<Bot>, store: &Store, redactor: &Redactor, it
         id = item.id,
         chat,
         attempts = item.attempts + 1,
-        error = %redactor.redact(&e),
+        error = %redactor.describe(&e),
         outcome = ?failure,
         "a notification was not delivered"
     );
