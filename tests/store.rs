@@ -133,8 +133,6 @@ async fn state(store: &Store, task: u32, number: u32) -> minsheng::store::Metric
         .expect("metric in the store")
 }
 
-/// Rows of `table`, read directly (what the API does not expose).
-
 // ---- scenarios --------------------------------------------------------------------------------
 
 async fn migrations_are_idempotent(db: Db) {
