@@ -37,6 +37,20 @@ pub const CHANNEL: &str = "telegram";
 /// How long a long poll is held open by Telegram.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Chats are spread over this many sequential workers. A chat always maps to the same worker,
+/// so its messages are answered in order; different workers run concurrently. Bounded because
+/// teloxide gives every worker a queue of ~2 KB updates: a worker per chat (its default) holds
+/// ~60 KB per active chat and, with many chats, tens of MB of queued updates under load. A chat
+/// flooding its worker delays only the chats sharing it, and briefly: past the rate limit a
+/// message costs microseconds.
+const WORKERS: i64 = 32;
+/// Updates queued per worker before the dispatcher stops fetching more (back-pressure).
+const WORKER_QUEUE: usize = 16;
+
+fn worker_of(update: &Update) -> Option<i64> {
+    update.chat().map(|c| c.id.0.rem_euclid(WORKERS))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TelegramError {
     #[error(
@@ -347,6 +361,8 @@ pub async fn serve(
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler::schema())
         .dependencies(dptree::deps![shared])
         .error_handler(Arc::new(LogErrors(redactor.clone())))
+        .worker_queue_size(WORKER_QUEUE)
+        .distribution_function(worker_of)
         .build();
 
     let notifier_stop = CancellationToken::new();
@@ -395,7 +411,7 @@ pub async fn serve(
 
 /// Runs the dispatcher on `listener` until `stop`, then shuts it down gracefully.
 async fn dispatch<L>(
-    dispatcher: &mut Dispatcher<Bot, Infallible, teloxide::dispatching::DefaultKey>,
+    dispatcher: &mut Dispatcher<Bot, Infallible, i64>,
     listener: L,
     redactor: &Redactor,
     stop: &CancellationToken,
