@@ -772,6 +772,12 @@ async fn rate_limit_warns_once_then_stays_silent() {
     let sent = bot.sent_to(801);
     assert_eq!(sent.len(), 6, "five answers and one warning");
     assert!(sent[5].text.contains("太快"));
+    // Button presses count too: still acknowledged, but nothing is done or sent.
+    bot.api
+        .push_callback_from(801, &user, sent[0].message_id, "entry:qa3:zh");
+    bot.api.wait_calls("answerCallbackQuery", 1, WAIT).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(bot.sent_to(801).len(), 6);
     // Others are not affected.
     let other = bot.ask(802, &zh(802), "/status 14").await;
     assert!(shown(&other.text).contains("20公里"));
@@ -1123,4 +1129,22 @@ async fn binary_without_a_token_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("TELOXIDE_TOKEN"), "{err}");
     assert!(err.contains(".env.example"), "{err}");
+
+    // A token Telegram refuses: a clear error, and the token is not repeated.
+    let api = BotApi::start().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_minsheng"))
+        .arg("telegram")
+        .current_dir(dir.path())
+        .env("TELOXIDE_TOKEN", "42:WRONG-SECRET-TOKEN")
+        .env("TELOXIDE_API_URL", api.url().as_str())
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("FAQ_DIR", faq_dir())
+        .env("RUST_LOG", "debug")
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused the bot token"), "{err}");
+    assert!(!err.contains("WRONG-SECRET-TOKEN"), "{err}");
 }

@@ -218,6 +218,18 @@ async fn on_callback(bot: Bot, q: CallbackQuery, shared: Arc<Shared>) -> Result<
         .message
         .as_ref()
         .map_or(ChatId(q.from.id.0 as i64), |m| m.chat().id);
+    // Presses count against the same limit as messages: forged presses are cheap to send.
+    let verdict = shared.limiter.check(q.from.id.0);
+    if verdict != Verdict::Allow {
+        let mut answer = bot.answer_callback_query(q.id.clone());
+        if verdict == Verdict::Warn {
+            answer = answer.text(slow_down(lang_of(&q.from)));
+        }
+        if let Err(e) = answer.await {
+            tracing::warn!(error = %shared.redactor.describe(&e), "answering a button press failed");
+        }
+        return Ok(());
+    }
     let replies = match q.data.as_deref() {
         Some(data) => {
             let message = core::Message {
@@ -246,6 +258,10 @@ async fn on_callback(bot: Bot, q: CallbackQuery, shared: Arc<Shared>) -> Result<
 /// Sends each reply as HTML, split if long, buttons under its last part.
 async fn send_replies(bot: &Bot, redactor: &Redactor, chat: ChatId, replies: Vec<Reply>) {
     for reply in replies {
+        // Telegram refuses empty messages; the core has no reason to send one.
+        if reply.text.trim().is_empty() {
+            continue;
+        }
         let parts = render::html_parts(&reply.text);
         let last = parts.len().saturating_sub(1);
         for (i, part) in parts.into_iter().enumerate() {

@@ -68,6 +68,8 @@ pub enum TelegramError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("Telegram refused the bot token: check TELOXIDE_TOKEN")]
+    InvalidToken,
     /// A Bot API call failed; the message has the token removed.
     #[error("Telegram: {0}")]
     Api(String),
@@ -449,7 +451,16 @@ where
             }
         }
     };
-    result.map_err(|e| TelegramError::Api(redactor.describe(&e)))
+    result.map_err(|e| api_error(redactor, &e))
+}
+
+fn api_error(redactor: &Redactor, e: &teloxide::RequestError) -> TelegramError {
+    match e {
+        teloxide::RequestError::Api(teloxide::ApiError::InvalidToken) => {
+            TelegramError::InvalidToken
+        }
+        e => TelegramError::Api(redactor.describe(e)),
+    }
 }
 
 /// Registers the webhook (the same URL and secret from every replica, so it is idempotent)
@@ -471,7 +482,7 @@ async fn webhook_listener(
     bot.set_webhook(url.clone())
         .secret_token(secret.clone())
         .await
-        .map_err(|e| TelegramError::Api(redactor.describe(&e)))?;
+        .map_err(|e| api_error(redactor, &e))?;
     let options = webhooks::Options::new(listen, url).secret_token(secret);
     let (listener, stopped, router) = webhooks::axum_no_setup(options);
     tokio::spawn(async move {
