@@ -848,7 +848,12 @@ async fn webhook_mode_checks_the_secret_and_answers_redeliveries_once() {
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(telegram::serve(core, config, stop.clone()));
+    // Recorded when the call arrives; registered once it has been answered.
     api.wait_calls("setWebhook", 1, WAIT).await;
+    let deadline = Instant::now() + WAIT;
+    while api.webhook().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(api.webhook().as_deref(), Some(url.as_str()));
 
     let update = json!({"update_id": 4242, "message": {

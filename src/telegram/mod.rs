@@ -367,6 +367,14 @@ pub async fn serve(
         .distribution_function(worker_of)
         .build();
 
+    // Check the token before anything else uses it: a refused token must stop us here, not
+    // make the notifier count failed attempts against every queued notification.
+    let me = tokio::select! {
+        me = bot.get_me() => me.map_err(|e| api_error(&redactor, &e))?,
+        () = stop.cancelled() => return Ok(()),
+    };
+    let username = me.username().to_string();
+
     let notifier_stop = CancellationToken::new();
     let notifier = tokio::spawn(
         notifier::Notifier {
@@ -387,7 +395,7 @@ pub async fn serve(
                 .delete_webhook()
                 .await
                 .build();
-            tracing::info!("Telegram bot started (long polling)");
+            tracing::info!(bot = %username, "Telegram bot started (long polling)");
             dispatch(&mut dispatcher, listener, &redactor, &stop).await
         }
         Mode::Webhook {
@@ -396,7 +404,7 @@ pub async fn serve(
             secret,
         } => match webhook_listener(&bot, &redactor, url, listen, secret).await {
             Ok(listener) => {
-                tracing::info!(%listen, "Telegram bot started (webhook)");
+                tracing::info!(bot = %username, %listen, "Telegram bot started (webhook)");
                 dispatch(&mut dispatcher, listener, &redactor, &stop).await
             }
             Err(e) => Err(e),

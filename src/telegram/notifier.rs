@@ -100,6 +100,9 @@ enum Failure {
     Unsubscribe,
     /// Telegram will never accept it.
     Drop,
+    /// Not this notification's fault (the token was revoked): leave it leased, uncounted, to
+    /// be tried again when the lease runs out.
+    Later,
 }
 
 fn classify(e: &RequestError, attempts: i32) -> Failure {
@@ -133,6 +136,7 @@ fn classify(e: &RequestError, attempts: i32) -> Failure {
         | RequestError::Network(_)
         | RequestError::Io(_)
         | RequestError::InvalidJson { .. } => backoff(),
+        RequestError::Api(ApiError::InvalidToken) => Failure::Later,
         RequestError::Api(_) | RequestError::MigrateToChatId(_) => Failure::Drop,
     }
 }
@@ -181,6 +185,7 @@ async fn deliver_one(bot: &Throttle<Bot>, store: &Store, redactor: &Redactor, it
             }
         },
         Failure::Drop => log_store(store.drop_outbox(item.id).await),
+        Failure::Later => {}
     }
 }
 
@@ -210,5 +215,7 @@ mod tests {
         assert_eq!(classify(&server, MAX_ATTEMPTS - 1), Failure::Drop);
         let bad = RequestError::Api(ApiError::CantParseEntities("x".into()));
         assert_eq!(classify(&bad, 0), Failure::Drop);
+        let revoked = RequestError::Api(ApiError::InvalidToken);
+        assert_eq!(classify(&revoked, MAX_ATTEMPTS), Failure::Later);
     }
 }
