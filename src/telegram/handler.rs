@@ -113,16 +113,16 @@ async fn on_message(bot: Bot, msg: Message, me: Me, shared: Arc<Shared>) -> Resu
         return Ok(());
     };
     let private = msg.chat.is_private();
-    let text = match msg.text() {
-        Some(text) if private => Some(text.to_string()),
-        Some(text) => addressed(&msg, text, &me),
-        // Stickers, photos, voice…: say what we can read, in private only.
-        None if private => None,
-        None => return Ok(()),
+    // None: a sticker, photo, voice… in a private chat, where we say what we can read.
+    let text = match (msg.text(), private) {
+        (Some(text), true) => Some(text.to_string()),
+        (Some(text), false) => match addressed(&msg, text, &me) {
+            Some(text) => Some(text),
+            None => return Ok(()),
+        },
+        (None, true) => None,
+        (None, false) => return Ok(()),
     };
-    if text.is_none() && !private {
-        return Ok(());
-    }
     match shared.limiter.check(user.id.0) {
         Verdict::Allow => {}
         Verdict::Warn => {
