@@ -12,6 +12,7 @@ pub mod knowledge;
 pub mod matcher;
 pub mod progress;
 pub mod store;
+pub mod telegram;
 pub mod units;
 pub mod wechat;
 

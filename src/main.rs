@@ -12,6 +12,7 @@ use minsheng::console::{self, ConsoleUser};
 use minsheng::core::{Admins, Answers, Core, Input, Message, Sender};
 use minsheng::knowledge::Knowledge;
 use minsheng::store::Store;
+use minsheng::telegram;
 
 #[derive(Parser)]
 #[command(name = "minsheng", version, about = "重庆高新区民生实事 chat bot")]
@@ -78,6 +79,9 @@ enum Command {
     },
     /// Load and validate the knowledge base, and say what it holds.
     CheckFaq,
+    /// Run the Telegram bot: TELOXIDE_TOKEN (and TELOXIDE_API_URL); long polling, or a
+    /// webhook with WEBHOOK_URL, WEBHOOK_LISTEN (default 0.0.0.0:8443), WEBHOOK_SECRET.
+    Telegram,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,8 +92,10 @@ fn main() -> anyhow::Result<()> {
         Err(e) => return Err(anyhow::anyhow!(".env could not be read: {e}")),
     }
     let cli = Cli::parse();
+    // Every log line goes through the token filter: teloxide's errors quote Bot API URLs.
+    let redactor = minsheng::telegram::Redactor::from_env();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(move || redactor.stderr())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -206,6 +212,19 @@ fn main() -> anyhow::Result<()> {
             } else {
                 print!("{report}");
             }
+        }
+        Command::Telegram => {
+            let config = telegram::Config::from_env()?;
+            let runtime = runtime()?;
+            runtime.block_on(async {
+                let stop = tokio_util::sync::CancellationToken::new();
+                tokio::spawn(telegram::stop_on_signals(stop.clone()));
+                let core = start_core(&cli.database_url, &cli.admin_ids, knowledge).await?;
+                let core = Arc::new(core);
+                let served = telegram::serve(core.clone(), config, stop).await;
+                core.store().close().await;
+                served.context("the Telegram bot")
+            })?;
         }
         Command::CheckFaq => {
             println!(

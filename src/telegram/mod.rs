@@ -1,0 +1,505 @@
+//! The Telegram channel: a thin teloxide adapter over the [`Core`].
+//!
+//! [`serve`] runs the bot until asked to stop: a dispatcher (long polling, or a webhook for
+//! several replicas behind a load balancer) turning messages and button presses into core
+//! calls, and a notifier draining the store's outbox to subscribers. The dispatcher keeps each
+//! chat's messages in order and different chats concurrent.
+
+mod handler;
+pub mod limit;
+mod notifier;
+pub mod render;
+
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::adaptors::throttle::Limits;
+use teloxide::dispatching::Dispatcher;
+use teloxide::error_handlers::ErrorHandler;
+use teloxide::prelude::*;
+use teloxide::types::BotCommand;
+use teloxide::update_listeners::{Polling, UpdateListener, webhooks};
+use tokio_util::sync::CancellationToken;
+
+use crate::Lang;
+use crate::core::Core;
+
+pub use handler::{Command, strip_mention};
+pub use limit::RateLimit;
+
+pub const CHANNEL: &str = "telegram";
+
+/// How long a long poll is held open by Telegram.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Chats are spread over this many sequential workers. A chat always maps to the same worker,
+/// so its messages are answered in order; different workers run concurrently. Bounded because
+/// teloxide gives every worker a queue of ~2 KB updates: a worker per chat (its default) holds
+/// ~60 KB per active chat and, with many chats, tens of MB of queued updates under load. A chat
+/// flooding its worker delays only the chats sharing it, and briefly: past the rate limit a
+/// message costs microseconds.
+const WORKERS: i64 = 32;
+/// Updates queued per worker before the dispatcher stops fetching more (back-pressure).
+const WORKER_QUEUE: usize = 16;
+
+fn worker_of(update: &Update) -> Option<i64> {
+    update.chat().map(|c| c.id.0.rem_euclid(WORKERS))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    #[error(
+        "TELOXIDE_TOKEN is not set: put the bot token from @BotFather in the environment or in .env (see .env.example)"
+    )]
+    MissingToken,
+    #[error("{name} is not a valid URL: {reason}")]
+    BadUrl { name: &'static str, reason: String },
+    #[error("WEBHOOK_LISTEN `{0}` is not an address such as 0.0.0.0:8443")]
+    BadListen(String),
+    #[error("WEBHOOK_SECRET may only hold 1 to 256 letters, digits, `_` and `-`")]
+    BadSecret,
+    #[error("listening for webhooks on {addr} failed: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("Telegram refused the bot token: check TELOXIDE_TOKEN")]
+    InvalidToken,
+    /// A Bot API call failed; the message has the token removed.
+    #[error("Telegram: {0}")]
+    Api(String),
+}
+
+/// How updates arrive.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// `getUpdates` long polling: one process per bot token.
+    Polling,
+    /// Telegram posts updates to `url`; we listen on `listen`. Any number of replicas may
+    /// share one token and one PostgreSQL store; redeliveries are answered once.
+    Webhook {
+        url: url::Url,
+        listen: SocketAddr,
+        /// Checked on every delivery; the same on every replica.
+        secret: String,
+    },
+}
+
+/// Everything the channel needs besides the core.
+#[derive(Clone)]
+pub struct Config {
+    pub token: String,
+    /// A Bot API server other than Telegram's (a local one, or a test's).
+    pub api_url: Option<url::Url>,
+    pub mode: Mode,
+    pub rate_limit: RateLimit,
+    /// How often the notifier looks at an empty outbox.
+    pub outbox_poll: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("token", &"<redacted>")
+            .field("api_url", &self.api_url)
+            .field("mode", &self.mode)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Long polling with the defaults.
+    pub fn new(token: impl Into<String>) -> Config {
+        Config {
+            token: token.into(),
+            api_url: None,
+            mode: Mode::Polling,
+            rate_limit: RateLimit::default(),
+            outbox_poll: Duration::from_millis(300),
+        }
+    }
+
+    /// From `TELOXIDE_TOKEN`, `TELOXIDE_API_URL` (optional, as `Bot::from_env` reads it),
+    /// and for webhook mode `WEBHOOK_URL`, `WEBHOOK_LISTEN` (default `0.0.0.0:8443`) and
+    /// `WEBHOOK_SECRET` (default: derived from the token, so all replicas agree).
+    pub fn from_env() -> Result<Config, TelegramError> {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let token = var("TELOXIDE_TOKEN").ok_or(TelegramError::MissingToken)?;
+        let mut config = Config::new(token.trim());
+        if let Some(api) = var("TELOXIDE_API_URL") {
+            config.api_url = Some(parse_url("TELOXIDE_API_URL", &api)?);
+        }
+        if let Some(hook) = var("WEBHOOK_URL") {
+            let url = parse_url("WEBHOOK_URL", &hook)?;
+            let listen = var("WEBHOOK_LISTEN").unwrap_or_else(|| "0.0.0.0:8443".into());
+            let listen = listen
+                .parse()
+                .map_err(|_| TelegramError::BadListen(listen.clone()))?;
+            let secret = match var("WEBHOOK_SECRET") {
+                Some(s) if valid_secret(&s) => s,
+                Some(_) => return Err(TelegramError::BadSecret),
+                None => derived_secret(&config.token),
+            };
+            config.mode = Mode::Webhook {
+                url,
+                listen,
+                secret,
+            };
+        }
+        Ok(config)
+    }
+
+    /// The client, pointed at [`Config::api_url`] when set.
+    pub fn bot(&self) -> Bot {
+        let bot = Bot::new(&self.token);
+        match &self.api_url {
+            Some(url) => bot.set_api_url(url.clone()),
+            None => bot,
+        }
+    }
+}
+
+fn parse_url(name: &'static str, value: &str) -> Result<url::Url, TelegramError> {
+    url::Url::parse(value.trim()).map_err(|e| TelegramError::BadUrl {
+        name,
+        reason: e.to_string(),
+    })
+}
+
+fn valid_secret(s: &str) -> bool {
+    (1..=256).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A webhook secret every replica computes alike, and nobody without the token can.
+fn derived_secret(token: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(format!("minsheng telegram webhook {token}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Removes the bot token from text bound for a log or an error. Bot API URLs carry the token;
+/// teloxide 0.17 strips the URL from its network errors, but a dependency's log line, a
+/// future version or an error we did not foresee may quote one, so everything is filtered.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    secrets: Arc<[String]>,
+}
+
+impl Redactor {
+    pub fn new(token: &str) -> Redactor {
+        let token = token.trim();
+        let mut secrets = Vec::new();
+        if !token.is_empty() {
+            secrets.push(token.to_string());
+            // The secret half alone, in case the URL was percent-encoded around the colon.
+            if let Some((_, secret)) = token.split_once(':')
+                && secret.len() >= 8
+            {
+                secrets.push(secret.to_string());
+            }
+        }
+        Redactor {
+            secrets: secrets.into(),
+        }
+    }
+
+    /// From `TELOXIDE_TOKEN`, if set.
+    pub fn from_env() -> Redactor {
+        Redactor::new(&std::env::var("TELOXIDE_TOKEN").unwrap_or_default())
+    }
+
+    pub fn redact(&self, what: &dyn Display) -> String {
+        self.redact_str(&what.to_string())
+    }
+
+    /// A Bot API error for a log line: its message and, for a network error, its causes (the
+    /// top one alone says only "error sending request"), redacted.
+    pub fn describe(&self, e: &teloxide::RequestError) -> String {
+        let mut text = e.to_string();
+        if let teloxide::RequestError::Network(n) = e {
+            let mut source = std::error::Error::source(n.as_ref());
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !text.contains(&cause_text) {
+                    text.push_str(": ");
+                    text.push_str(&cause_text);
+                }
+                source = cause.source();
+            }
+        }
+        self.redact_str(&text)
+    }
+
+    pub fn redact_str(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for s in self.secrets.iter() {
+            if text.contains(s.as_str()) {
+                text = text.replace(s.as_str(), "<token>");
+            }
+        }
+        text
+    }
+
+    /// A writer for `tracing_subscriber::fmt().with_writer(…)`: stderr, token removed. Every
+    /// log line passes through it, including teloxide's own (via `log`).
+    pub fn stderr(&self) -> RedactingStderr {
+        RedactingStderr(self.clone())
+    }
+}
+
+/// See [`Redactor::stderr`].
+pub struct RedactingStderr(Redactor);
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter writes each event whole, so a token is never split across calls.
+        if self.0.secrets.is_empty() {
+            std::io::stderr().write_all(buf)?;
+        } else {
+            let text = self.0.redact_str(&String::from_utf8_lossy(buf));
+            std::io::stderr().write_all(text.as_bytes())?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Logs listener and handler errors with the token removed.
+struct LogErrors(Redactor);
+
+impl<E: Display + Send + 'static> ErrorHandler<E> for LogErrors {
+    fn handle_error(self: Arc<Self>, error: E) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let text = match (&error as &dyn std::any::Any).downcast_ref::<teloxide::RequestError>() {
+            Some(e) => self.0.describe(e),
+            None => self.0.redact(&error),
+        };
+        Box::pin(async move {
+            tracing::warn!(error = %text, "Telegram update listener error");
+        })
+    }
+}
+
+/// Cancels `stop` on Ctrl-C or SIGTERM. Spawn it before starting the bot.
+pub async fn stop_on_signals(stop: CancellationToken) {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("stopping: finishing the replies in flight");
+    stop.cancel();
+}
+
+/// Advertises the core's command menu in Chinese, English and (for other languages) Chinese.
+async fn set_commands(bot: Bot, redactor: Redactor) {
+    for (lang, code) in [
+        (Lang::Zh, Some("zh")),
+        (Lang::En, Some("en")),
+        (Lang::Zh, None),
+    ] {
+        let commands: Vec<BotCommand> = Core::command_menu(lang)
+            .into_iter()
+            .map(|(c, d)| BotCommand::new(c, d))
+            .collect();
+        let mut request = bot.set_my_commands(commands);
+        if let Some(code) = code {
+            request = request.language_code(code);
+        }
+        if let Err(e) = request.await {
+            tracing::warn!(error = %redactor.describe(&e), language = code, "setMyCommands failed");
+        }
+    }
+}
+
+/// Runs the bot until `stop` is cancelled (or the Bot API refuses us at start): answers
+/// messages and delivers notifications. On stop, replies in flight are finished first. The
+/// store is left open for the caller to close.
+pub async fn serve(
+    core: Arc<Core>,
+    config: Config,
+    stop: CancellationToken,
+) -> Result<(), TelegramError> {
+    let bot = config.bot();
+    let redactor = Redactor::new(&config.token);
+    let dedup = matches!(config.mode, Mode::Webhook { .. });
+
+    let shared = Arc::new(handler::Shared {
+        core: core.clone(),
+        limiter: limit::Limiter::new(config.rate_limit),
+        redactor: redactor.clone(),
+        dedup,
+    });
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handler::schema())
+        .dependencies(dptree::deps![shared])
+        .error_handler(Arc::new(LogErrors(redactor.clone())))
+        .worker_queue_size(WORKER_QUEUE)
+        .distribution_function(worker_of)
+        .build();
+
+    // Check the token before anything else uses it: a refused token must stop us here, not
+    // make the notifier count failed attempts against every queued notification.
+    let me = tokio::select! {
+        me = bot.get_me() => me.map_err(|e| api_error(&redactor, &e))?,
+        () = stop.cancelled() => return Ok(()),
+    };
+    let username = me.username().to_string();
+
+    let notifier_stop = CancellationToken::new();
+    let notifier = tokio::spawn(
+        notifier::Notifier {
+            bot: bot.clone().throttle(Limits::default()),
+            store: core.store().clone(),
+            redactor: redactor.clone(),
+            poll: config.outbox_poll,
+            sweep_seen: dedup,
+        }
+        .run(notifier_stop.clone()),
+    );
+    tokio::spawn(set_commands(bot.clone(), redactor.clone()));
+
+    let result = match config.mode {
+        Mode::Polling => {
+            let listener = Polling::builder(bot.clone())
+                .timeout(POLL_TIMEOUT)
+                .delete_webhook()
+                .await
+                .build();
+            tracing::info!(bot = %username, "Telegram bot started (long polling)");
+            dispatch(&mut dispatcher, listener, &redactor, &stop).await
+        }
+        Mode::Webhook {
+            url,
+            listen,
+            secret,
+        } => match webhook_listener(&bot, &redactor, url, listen, secret).await {
+            Ok(listener) => {
+                tracing::info!(bot = %username, %listen, "Telegram bot started (webhook)");
+                dispatch(&mut dispatcher, listener, &redactor, &stop).await
+            }
+            Err(e) => Err(e),
+        },
+    };
+
+    notifier_stop.cancel();
+    if let Err(e) = notifier.await {
+        tracing::error!(error = %e, "the notifier failed");
+    }
+    tracing::info!("Telegram bot stopped");
+    result
+}
+
+/// Runs the dispatcher on `listener` until `stop`, then shuts it down gracefully.
+async fn dispatch<L>(
+    dispatcher: &mut Dispatcher<Bot, Infallible, i64>,
+    listener: L,
+    redactor: &Redactor,
+    stop: &CancellationToken,
+) -> Result<(), TelegramError>
+where
+    L: UpdateListener + Send,
+    L::Err: Display + std::fmt::Debug + Send + 'static,
+{
+    let token = dispatcher.shutdown_token();
+    let errors = Arc::new(LogErrors(redactor.clone()));
+    let running = dispatcher.try_dispatch_with_listener(listener, errors);
+    tokio::pin!(running);
+    let finished = tokio::select! {
+        r = &mut running => Some(r),
+        () = stop.cancelled() => None,
+    };
+    let result = match finished {
+        Some(r) => r,
+        None => {
+            // Shutting down is refused until the dispatcher has started (getMe done); the
+            // dispatcher only makes progress while we poll it, so poll it while waiting.
+            loop {
+                match token.shutdown() {
+                    Ok(stopping) => {
+                        let (r, ()) = tokio::join!(&mut running, stopping);
+                        break r;
+                    }
+                    Err(_) => {
+                        tokio::select! {
+                            r = &mut running => break r,
+                            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                        }
+                    }
+                }
+            }
+        }
+    };
+    result.map_err(|e| api_error(redactor, &e))
+}
+
+fn api_error(redactor: &Redactor, e: &teloxide::RequestError) -> TelegramError {
+    match e {
+        teloxide::RequestError::Api(teloxide::ApiError::InvalidToken) => {
+            TelegramError::InvalidToken
+        }
+        e => TelegramError::Api(redactor.describe(e)),
+    }
+}
+
+/// Registers the webhook (the same URL and secret from every replica, so it is idempotent)
+/// and starts the HTTP server. The webhook is left in place on stop: other replicas still
+/// serve it, and Telegram keeps updates for a replica that comes back.
+async fn webhook_listener(
+    bot: &Bot,
+    redactor: &Redactor,
+    url: url::Url,
+    listen: SocketAddr,
+    secret: String,
+) -> Result<impl UpdateListener<Err = Infallible> + Send + use<>, TelegramError> {
+    let tcp = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| TelegramError::Listen {
+            addr: listen,
+            source,
+        })?;
+    bot.set_webhook(url.clone())
+        .secret_token(secret.clone())
+        .await
+        .map_err(|e| api_error(redactor, &e))?;
+    let options = webhooks::Options::new(listen, url).secret_token(secret);
+    let (listener, stopped, router) = webhooks::axum_no_setup(options);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(tcp, router)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(error = %e, "the webhook server failed");
+        }
+    });
+    Ok(listener)
+}
