@@ -57,9 +57,7 @@ where
         }
         Backend::Pg => {
             let Ok(base) = std::env::var(PG_ENV) else {
-                eprintln!(
-                    "skipping PostgreSQL test: set {PG_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
-                );
+                note_pg_skipped();
                 return;
             };
             let schema = unique_name();
@@ -135,4 +133,17 @@ pub async fn count(store: &Store, sql: &'static str) -> i64 {
         Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
     }
     .expect("count")
+}
+
+/// Says once per test binary that the PostgreSQL tests were skipped, and how to run them.
+/// Written to stderr directly: the test harness hides `eprintln!` output of passing tests.
+fn note_pg_skipped() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: PostgreSQL tests skipped; to run them: {PG_ENV}=postgres://postgres@127.0.0.1:5432/test cargo test"
+        );
+    });
 }
