@@ -100,13 +100,29 @@ where
 async fn notifications(core: &Core, chat_id: &str) -> String {
     let store = core.store();
     let mut text = String::new();
-    let items = match store.claim_outbox(CHANNEL, 100, 30_000).await {
-        Ok(items) => items,
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the console outbox failed");
-            return text;
+    // One claim yields one notification per chat (in order): claim until ours are all out.
+    for _ in 0..100 {
+        let items = match store.claim_outbox(CHANNEL, 100, 30_000).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the console outbox failed");
+                return text;
+            }
+        };
+        if !items.iter().any(|i| i.chat_id == chat_id) {
+            break;
         }
-    };
+        deliver(store, chat_id, items, &mut text).await;
+    }
+    text
+}
+
+async fn deliver(
+    store: &crate::store::Store,
+    chat_id: &str,
+    items: Vec<crate::store::OutboxItem>,
+    text: &mut String,
+) {
     for item in items {
         let done = if item.chat_id == chat_id {
             text.push_str(&format!("{}\n", item.text));
@@ -119,5 +135,4 @@ async fn notifications(core: &Core, chat_id: &str) -> String {
             tracing::warn!(error = %e, "updating the console outbox failed");
         }
     }
-    text
 }

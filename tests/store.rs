@@ -32,6 +32,7 @@ on_both_backends!(
     feedback,
     first_seen_dedups,
     persists_across_reopening,
+    a_chat_hears_its_notifications_in_order,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ async fn migrations_are_idempotent(db: Db) {
     assert_eq!(current(&third, 19, 1).await, Some(3.5));
     assert_eq!(
         count(&again, "SELECT COUNT(*) FROM _sqlx_migrations").await,
-        1
+        2
     );
     assert_eq!(db.store.states(None).await.expect("states").len(), 4);
 }
@@ -1002,4 +1003,54 @@ async fn unsupported_urls_are_refused_without_leaking_passwords() {
             other => panic!("{url}: expected StoreError::Url, got {other:?}"),
         }
     }
+}
+
+/// Only the head of each chat's queue is claimable: replicas cannot deliver a chat's
+/// notifications out of order, and a notification waiting for a retry holds back the rest.
+async fn a_chat_hears_its_notifications_in_order(db: Db) {
+    synced(&db).await;
+    let s = &db.store;
+    s.subscribe("telegram", "c1", None, Lang::En)
+        .await
+        .expect("subscribe");
+    s.subscribe("telegram", "c2", None, Lang::En)
+        .await
+        .expect("subscribe");
+    for km in 1..=3 {
+        let mut update = change(19, 1, f64::from(km), "a");
+        update.notification = Some((format!("{km}公里"), format!("{km} km")));
+        s.apply(&update).await.expect("apply");
+    }
+    let texts = |items: &[minsheng::store::OutboxItem]| {
+        let mut v: Vec<(String, String)> = items
+            .iter()
+            .map(|i| (i.chat_id.clone(), i.text.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    // A second replica claiming at the same time gets nothing of these two chats.
+    let first = s.claim_outbox("telegram", 10, 60_000).await.expect("claim");
+    let other = db.open().await;
+    assert!(
+        other
+            .claim_outbox("telegram", 10, 60_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert_eq!(
+        texts(&first),
+        vec![("c1".into(), "1 km".into()), ("c2".into(), "1 km".into())]
+    );
+    // c1's first is retried later: its second must wait; c2 moves on.
+    let c1 = first.iter().find(|i| i.chat_id == "c1").expect("c1");
+    let c2 = first.iter().find(|i| i.chat_id == "c2").expect("c2");
+    s.retry_outbox(c1.id, 60_000).await.expect("retry");
+    s.complete_outbox(c2.id).await.expect("complete");
+    let next = other
+        .claim_outbox("telegram", 10, 60_000)
+        .await
+        .expect("claim");
+    assert_eq!(texts(&next), vec![("c2".into(), "2 km".into())]);
 }

@@ -66,6 +66,8 @@ const SQLITE: Dialect = Dialect {
         "UPDATE outbox SET leased_until = $1 WHERE id IN (",
         "SELECT id FROM outbox WHERE channel = $2 ",
         "AND (leased_until IS NULL OR leased_until <= $3) AND next_attempt_at <= $3 ",
+        "AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.channel = outbox.channel ",
+        "AND earlier.chat_id = outbox.chat_id AND earlier.id < outbox.id) ",
         "ORDER BY id LIMIT $4) ",
         "RETURNING id, channel, chat_id, body, attempts"
     ),
@@ -81,6 +83,8 @@ const POSTGRES: Dialect = Dialect {
         "UPDATE outbox SET leased_until = $1 WHERE id IN (",
         "SELECT id FROM outbox WHERE channel = $2 ",
         "AND (leased_until IS NULL OR leased_until <= $3) AND next_attempt_at <= $3 ",
+        "AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.channel = outbox.channel ",
+        "AND earlier.chat_id = outbox.chat_id AND earlier.id < outbox.id) ",
         "ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) ",
         "RETURNING id, channel, chat_id, body, attempts"
     ),
@@ -765,6 +769,9 @@ impl Store {
 
     /// Leases up to `limit` due notifications of `channel` for `lease_ms`, oldest first. Due
     /// means not leased (or the lease expired: its sender died) and not waiting for a retry.
+    /// Only the oldest notification of each chat is ever claimable, so a chat hears them in
+    /// the order they were queued even when several replicas send, and a retried one holds
+    /// back the chat's later ones rather than being overtaken by them.
     /// Concurrent claimers — tasks or replicas — never receive the same row while its lease
     /// holds. Delivery is at least once: a sender slower than its lease may overlap the next.
     pub async fn claim_outbox(

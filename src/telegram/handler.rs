@@ -52,7 +52,14 @@ const REPLY_RETRIES: u32 = 2;
 
 pub(super) fn schema() -> UpdateHandler<Infallible> {
     dptree::entry()
-        .filter_async(first_delivery)
+        // A redelivery ends here, handled (as nothing): a filter that rejected it would make
+        // teloxide log the whole update, user text included, as "unhandled".
+        .branch(
+            dptree::filter_async(|upd: Update, shared: Arc<Shared>| async move {
+                !first_delivery(upd, shared).await
+            })
+            .endpoint(|| async { Ok(()) }),
+        )
         .branch(Update::filter_message().endpoint(on_message))
         .branch(Update::filter_callback_query().endpoint(on_callback))
         // Edits, channel posts, membership changes and the rest: nothing to answer.
