@@ -36,6 +36,8 @@ const CREDIT_SOUND: f32 = 0.85;
 const CREDIT_LOOSE: f32 = 0.6;
 const CREDIT_FUZZY_WORD: f32 = 0.85;
 const CREDIT_LONE_HAN: f32 = 0.45;
+/// Weight factor of a character in a word the base never uses (see `Matcher::query`).
+const NOVEL_WEIGHT: f32 = 1.3;
 /// Sentences of an official text explain a question less surely than an authored phrasing.
 const BODY_FACTOR: f32 = 0.85;
 /// A body sentence must explain at least this much weight to count fully.
@@ -559,6 +561,45 @@ impl Matcher {
             let cap = if token.fuzzy { CREDIT_FUZZY_WORD } else { 1.0 };
             content.push((token, self.weight(&token), cap));
         }
+        // A Chinese character whose pairings with its neighbours occur nowhere in the base, by
+        // glyph or by sound, belongs to a word the base never uses (开门 in "口袋公园几点开门"):
+        // the question asks about something else. Such a character weighs more, and finding
+        // it alone somewhere in an entry is no evidence: its lone credit is cancelled (the
+        // cap of a Chinese token is otherwise unused, so it carries the lone credit).
+        let novel: Vec<bool> = (0..content.len())
+            .map(|i| {
+                let t = content[i].0;
+                if t.kind != TokenKind::Han {
+                    return false;
+                }
+                let neighbours = [i.checked_sub(1), (i + 1 < content.len()).then_some(i + 1)];
+                let mut paired = false;
+                for j in neighbours.into_iter().flatten() {
+                    let o = content[j].0;
+                    if o.kind != TokenKind::Han {
+                        continue;
+                    }
+                    paired = true;
+                    let (a, b) = if j < i { (o, t) } else { (t, o) };
+                    if self.postings.contains_key(&bigram(a.key, b.key))
+                        || self.postings.contains_key(&sound_bigram(a.sound, b.sound))
+                    {
+                        return false;
+                    }
+                }
+                paired
+            })
+            .collect();
+        for (c, novel) in content.iter_mut().zip(novel) {
+            c.2 = if novel {
+                c.1 *= NOVEL_WEIGHT;
+                0.0
+            } else if c.0.kind == TokenKind::Han {
+                CREDIT_LONE_HAN
+            } else {
+                c.2
+            };
+        }
         let tokens: Vec<Token> = content.iter().map(|c| c.0).collect();
         let features = FeatureSet::new(features(&tokens));
         Query {
@@ -623,7 +664,9 @@ impl Matcher {
                             add(self.postings.get(&loose), i, CREDIT_LOOSE);
                         }
                     }
-                    add(self.postings.get(&t.key), i, CREDIT_LONE_HAN);
+                    if cap > 0.0 {
+                        add(self.postings.get(&t.key), i, cap);
+                    }
                 }
                 _ => add(self.postings.get(&t.key), i, cap),
             }
