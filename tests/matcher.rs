@@ -71,6 +71,16 @@ fn the_second_held_out_set_is_answered_without_confident_mistakes() {
 }
 
 #[test]
+fn tasks_named_by_number_are_answered() {
+    answers("第十四项进展如何", "task14");
+    answers("14号任务完成了吗", "task14");
+    answers("what is task 19?", "task19");
+    answers("第２０项是什么", "task20");
+    not_answered("3号线地铁几点开");
+    not_answered("第99项是什么");
+}
+
+#[test]
 fn bare_keywords_and_whole_sentences_are_answered() {
     answers("托位", "qa4");
     answers("虎溪河", "task19");

@@ -139,21 +139,7 @@ impl Core {
         }
         let d = self.answers.decide(text);
         let lang = d.lang;
-        let mut outcome = self.answers.outcome(&self.knowledge, &d);
-        // "第14项是什么", "task 14 progress": a task named by number, which the matcher (reading
-        // words, not ordinals) cannot be sure of.
-        if !matches!(outcome, Outcome::Entry { .. })
-            && let Some((n, asks_what)) = progress::mentioned_task(text)
-            && let Some(entry) = self
-                .knowledge
-                .task(n)
-                .and_then(|t| self.knowledge.entry(&t.id))
-        {
-            outcome = Outcome::Entry {
-                entry,
-                progress: !asks_what,
-            };
-        }
+        let outcome = self.answers.outcome(&self.knowledge, &d);
         match outcome {
             Outcome::Entry { entry, progress } => {
                 let task = entry.task.and_then(|n| self.knowledge.task(n));

@@ -10,6 +10,7 @@
 //! words with an entry. Paired topics (what is X vs how far is X) are settled by intent cues.
 
 pub mod normalize;
+pub mod ordinal;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -130,6 +131,8 @@ struct EntryMeta {
     id: String,
     kind: EntryKind,
     related: Option<u32>,
+    /// The task's number, for a task entry.
+    task: Option<u32>,
 }
 
 /// A phrase rewritten or tagged wherever it occurs: synonyms, fillers, intent cues.
@@ -230,6 +233,7 @@ impl Matcher {
             .map(|e| EntryMeta {
                 id: e.id.clone(),
                 kind: e.kind,
+                task: e.task,
                 related: e.related.as_deref().and_then(|r| index_of.get(r).copied()),
             })
             .collect();
@@ -377,6 +381,26 @@ impl Matcher {
     /// Decides how to reply to `message`.
     pub fn decide(&self, message: &str) -> Decision {
         let q = self.query(message);
+        // A task named by its number is the one meant, whatever its words resemble
+        // (第十四项 reads like the 十四五 plan).
+        if let Some((n, asks_what)) = ordinal::mentioned_task(message)
+            && let Some(e) = self.entries.iter().find(|e| e.task == Some(n))
+        {
+            return Decision {
+                kind: Kind::Answer,
+                id: Some(e.id.clone()),
+                lang: q.lang,
+                intent: if asks_what {
+                    Intent::Definition
+                } else {
+                    Intent::Progress
+                },
+                candidates: vec![Candidate {
+                    id: e.id.clone(),
+                    score: 1.0,
+                }],
+            };
+        }
         let mut scores = self.score(&q);
         scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
 
