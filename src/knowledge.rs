@@ -102,6 +102,10 @@ pub struct Lexicon {
     pub intent_progress: Vec<String>,
     /// Cues that a question asks for a number; weaker than the other two.
     pub intent_quantity: Vec<String>,
+    /// Cues that a question asks how to do something with the administration (apply, sign
+    /// up, where, when open): the official texts never say, so such a question is not
+    /// answered outright, only offered the nearest topics.
+    pub intent_procedure: Vec<String>,
     /// English words matched as typed, because their stem is another topic's word.
     pub unstemmed: Vec<String>,
 }
@@ -262,6 +266,8 @@ struct RawIntent {
     progress: Vec<String>,
     #[serde(default)]
     quantity: Vec<String>,
+    #[serde(default)]
+    procedure: Vec<String>,
 }
 
 pub const POLICY_FILE: &str = "policy.toml";
@@ -463,6 +469,27 @@ impl Knowledge {
         let intent_definition = at.list("definition", synonyms.intent.definition)?;
         let intent_progress = at.list("progress", synonyms.intent.progress)?;
         let intent_quantity = at.list("quantity", synonyms.intent.quantity)?;
+        let intent_procedure = at.list("procedure", synonyms.intent.procedure)?;
+        // A cue in two lists would mean two things; which one won would depend on load order.
+        let cue_lists = [
+            ("definition", &intent_definition),
+            ("progress", &intent_progress),
+            ("quantity", &intent_quantity),
+            ("procedure", &intent_procedure),
+        ];
+        let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        for (field, list) in cue_lists {
+            for cue in list.iter() {
+                if let Some(other) = seen.insert(cue.as_str(), field)
+                    && other != field
+                {
+                    return Err(at.err(
+                        field,
+                        format!("`{cue}` is also listed under `{other}`; keep it in one list"),
+                    ));
+                }
+            }
+        }
         let at = Locator::new(&synonyms_path, Some("words".into()), 0, "words");
         let unstemmed = at.list("unstemmed", synonyms.words.unstemmed)?;
 
@@ -476,6 +503,7 @@ impl Knowledge {
                 intent_definition,
                 intent_progress,
                 intent_quantity,
+                intent_procedure,
                 unstemmed,
             },
         })

@@ -238,3 +238,15 @@ fn a_synonym_group_needs_two_terms() {
     assert_eq!(err.file, Path::new("faq/synonyms.toml"));
     assert_eq!(err.field.as_deref(), Some("terms"));
 }
+
+#[test]
+fn an_intent_cue_in_two_lists_is_reported() {
+    let synonyms =
+        "[intent]\ndefinition = [\"怎么申请\"]\nprocedure = [\"怎么申请\", \"怎么报名\"]\n";
+    let err = load(POLICY, TASKS, synonyms).unwrap_err();
+    assert_eq!(err.file, Path::new("faq/synonyms.toml"));
+    assert_eq!(err.field.as_deref(), Some("procedure"));
+    assert!(err.message.contains("怎么申请"), "{}", err.message);
+    let ok = "[intent]\ndefinition = [\"是什么\"]\nprocedure = [\"怎么报名\"]\n";
+    assert!(load(POLICY, TASKS, ok).is_ok());
+}

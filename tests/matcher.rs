@@ -70,6 +70,23 @@ fn the_second_held_out_set_is_answered_without_confident_mistakes() {
     assert!(r.refused_pct() >= 95.0, "refused {:.1}%", r.refused_pct());
 }
 
+/// The texts never say how to apply, sign up or when a place opens: such a question about a
+/// known topic is offered the topic, never answered as if the text said.
+#[test]
+fn how_to_apply_questions_are_not_answered_outright() {
+    for q in [
+        "青年夜校怎么报名",
+        "错时共享停车位咋个申请",
+        "托育补贴在哪里申请",
+        "口袋公园几点开门",
+        "how do I apply for a shared parking space",
+    ] {
+        let d = decide(q);
+        assert_eq!(d.kind, Kind::Suggest, "{q:?}: {d:?}");
+    }
+    answers("错时共享停车位开放时间是几点到几点", "qa3");
+}
+
 #[test]
 fn tasks_named_by_number_are_answered() {
     answers("第十四项进展如何", "task14");

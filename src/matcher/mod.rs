@@ -174,6 +174,8 @@ pub struct Matcher {
 /// A message's tokens with their weights, ready to score.
 struct Query {
     content: Vec<(Token, f32, f32)>,
+    /// Asks how to apply, sign up, where or when open: never answered outright.
+    procedure: bool,
     total: f32,
     intent: Intent,
     lang: Lang,
@@ -462,7 +464,7 @@ impl Matcher {
             .map_or(0.0, |s| s.1);
         let clear = best_score - runner_up >= ANSWER_MARGIN - f32::EPSILON;
 
-        if best_score >= ANSWER_MIN && clear && q.total >= QUERY_MIN_WEIGHT {
+        if best_score >= ANSWER_MIN && clear && q.total >= QUERY_MIN_WEIGHT && !q.procedure {
             Decision {
                 kind: Kind::Answer,
                 id: Some(self.entries[best as usize].id.clone()),
@@ -556,11 +558,13 @@ impl Matcher {
         let mut definition = false;
         let mut progress = false;
         let mut quantity = false;
+        let mut procedure = false;
         for t in &analysed {
             match t.token.role {
                 Role::Definition => definition = true,
                 Role::Progress => progress = true,
                 Role::Quantity => quantity = true,
+                Role::Procedure => procedure = true,
                 _ => {}
             }
         }
@@ -628,6 +632,7 @@ impl Matcher {
         let features = FeatureSet::new(features(&tokens));
         Query {
             total: content.iter().map(|c| c.1).sum(),
+            procedure,
             content,
             intent,
             lang,
@@ -1048,6 +1053,7 @@ impl PhraseTable {
             (&lex.intent_definition, Role::Definition),
             (&lex.intent_progress, Role::Progress),
             (&lex.intent_quantity, Role::Quantity),
+            (&lex.intent_procedure, Role::Procedure),
             (&lex.fillers_zh, Role::Filler),
             (&lex.fillers_en, Role::Filler),
         ];

@@ -38,6 +38,8 @@ pub enum Role {
     Progress,
     /// Asks for a number ("多少", "how many"): progress, unless a definition cue says otherwise.
     Quantity,
+    /// Asks how to apply, sign up, where or when open: nothing the official texts say.
+    Procedure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
