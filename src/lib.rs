@@ -11,6 +11,7 @@ pub mod eval;
 pub mod knowledge;
 pub mod matcher;
 pub mod progress;
+pub mod signals;
 pub mod store;
 pub mod telegram;
 pub mod units;
@@ -24,4 +25,22 @@ use serde::Serialize;
 pub enum Lang {
     Zh,
     En,
+}
+
+impl Lang {
+    /// `zh` or `en`, as stored and as carried in button data.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code {
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
 }

@@ -146,7 +146,10 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("listening on {listen}"))?;
                 tracing::info!(%listen, "serving the WeChat callback at /wechat");
                 axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown_signal())
+                    .with_graceful_shutdown(async {
+                        minsheng::signals::terminated().await;
+                        tracing::info!("shutting down: finishing the requests in flight");
+                    })
                     .await
                     .context("serving the WeChat callback")?;
                 core.store().close().await;
@@ -269,33 +272,4 @@ async fn start_core(
     Core::start(knowledge, store, admins)
         .await
         .context("syncing the task catalogue into the database")
-}
-
-/// Resolves on Ctrl-C or SIGTERM, so a server finishes in-flight requests before stopping.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down");
 }

@@ -599,15 +599,20 @@ pub fn unit_name(unit: Unit, lang: Lang) -> &'static str {
     }
 }
 
-/// `12.5 / 20 公里`, with a space before English units and none before `%`.
-pub fn amount(value: f64, target: f64, unit: Unit, lang: Lang) -> String {
+/// `20公里`, `20 km`, `40%`: a space before English units, none before `%` or Chinese ones.
+pub fn with_unit(value: f64, unit: Unit, lang: Lang) -> String {
     let u = unit_name(unit, lang);
     let sep = if u == "%" || lang == Lang::Zh {
         ""
     } else {
         " "
     };
-    format!("{} / {}{sep}{u}", fmt_num(value), fmt_num(target))
+    format!("{}{sep}{u}", fmt_num(value))
+}
+
+/// `12.5 / 20公里`, `12.5 / 20 km`.
+pub fn amount(value: f64, target: f64, unit: Unit, lang: Lang) -> String {
+    format!("{} / {}", fmt_num(value), with_unit(target, unit, lang))
 }
 
 pub fn percent(value: f64, target: f64) -> f64 {
@@ -673,9 +678,8 @@ pub fn render_status(task: &Task, states: &[MetricState], lang: Lang) -> String 
                     None => out.push_str(&format!(
                         "\n{}  {}",
                         match lang {
-                            Lang::Zh => format!("目标 {}{}", fmt_num(m.target), m.unit.symbol),
-                            Lang::En =>
-                                format!("target {} {}", fmt_num(m.target), unit_name(m.unit, lang)),
+                            Lang::Zh => format!("目标 {}", with_unit(m.target, m.unit, lang)),
+                            Lang::En => format!("target {}", with_unit(m.target, m.unit, lang)),
                         },
                         no_update(lang)
                     )),
@@ -768,17 +772,11 @@ pub fn item_list(task: &Task, lang: Lang) -> String {
     items(task)
         .map(|item| match item {
             Item::Metric(m) => format!(
-                "{}.{} {} ({}{}{})",
+                "{}.{} {} ({})",
                 task.number,
                 m.number,
                 m.name.get(lang),
-                fmt_num(m.target),
-                if lang == Lang::En && m.unit.symbol != "%" {
-                    " "
-                } else {
-                    ""
-                },
-                unit_name(m.unit, lang)
+                with_unit(m.target, m.unit, lang)
             ),
             Item::Milestone(m) => format!(
                 "{}.{} {} ({})",

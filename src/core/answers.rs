@@ -3,7 +3,6 @@
 use crate::Lang;
 use crate::knowledge::{Entry, EntryKind, Knowledge};
 use crate::matcher::{Decision, Kind, Matcher};
-use crate::progress::{fmt_num, unit_name};
 
 use super::{Button, Reply};
 
@@ -64,7 +63,8 @@ impl Answers {
     }
 }
 
-/// "Did you mean": the likely entries as numbered lines and as buttons.
+/// "Did you mean": the likely entries as numbered lines and as buttons. A button carries the
+/// question's language, so the pressed entry is shown in it.
 pub fn suggestions(entries: &[&Entry], lang: Lang) -> Reply {
     let mut text = match lang {
         Lang::Zh => "我不太确定您问的是哪一项，您是不是想问：".to_string(),
@@ -79,15 +79,15 @@ pub fn suggestions(entries: &[&Entry], lang: Lang) -> Reply {
             .iter()
             .map(|e| Button {
                 label: label(e, lang),
-                data: format!("entry:{}", e.id),
+                data: format!("entry:{}:{}", e.id, lang.code()),
             })
             .collect(),
         ..Reply::default()
     }
 }
 
-/// One entry: its official text, the task's targets or live status, and where the topic
-/// continues. `status` replaces the static targets when the store could be read.
+/// One entry: its official text, a task's live status (rendered by the caller from the store),
+/// and where the topic continues.
 pub fn entry(knowledge: &Knowledge, e: &Entry, lang: Lang, status: Option<&str>) -> Reply {
     let mut text = format!("【{}】\n{}", label(e, lang), e.answer.get(lang));
     if let Some(status) = status {
@@ -96,21 +96,6 @@ pub fn entry(knowledge: &Knowledge, e: &Entry, lang: Lang, status: Option<&str>)
             Lang::En => "\n\nProgress so far:\n",
         });
         text.push_str(status);
-    } else if let Some(task) = e.task.and_then(|n| knowledge.task(n))
-        && !task.metrics.is_empty()
-    {
-        text.push_str(match lang {
-            Lang::Zh => "\n\n目标：",
-            Lang::En => "\n\nTargets:",
-        });
-        for m in &task.metrics {
-            text.push_str(&format!(
-                "\n· {}: {} {}",
-                m.name.get(lang),
-                fmt_num(m.target),
-                unit_name(m.unit, lang)
-            ));
-        }
     }
     if let Some(related) = e.related.as_deref().and_then(|r| knowledge.entry(r)) {
         text.push_str("\n\n");

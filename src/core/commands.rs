@@ -2,16 +2,16 @@
 //! input changes nothing.
 
 use crate::Lang;
-use crate::knowledge::{EntryKind, Task};
+use crate::knowledge::{Entry, EntryKind, Task};
 use crate::progress::{
     self, TaskRef, UpdateError, UpdatePlan, fmt_num, fmt_pct, fmt_time, item, percent, stage_name,
-    unit_name,
+    with_unit,
 };
 use crate::store::{AuditEntry, AuditKind, Change, Officer, StoreError, UndoOutcome};
 
 use super::answers::{self, Outcome};
 use super::{
-    Button, Core, Input, MAX_BUTTON_DATA, MAX_TEXT_CHARS, Message, Reply, guess_lang, texts,
+    Button, Core, Input, MAX_BUTTON_DATA, MAX_TEXT_CHARS, Message, Reply, known_channel, texts,
 };
 
 type Replies = Result<Vec<Reply>, StoreError>;
@@ -64,8 +64,9 @@ impl Rights {
 }
 
 impl Core {
-    pub(super) async fn dispatch(&self, msg: &Message) -> Replies {
-        let lang = guess_lang(msg);
+    /// `lang` is the language to answer commands and buttons in; a question is answered in
+    /// its own, as the matcher reads it.
+    pub(super) async fn dispatch(&self, msg: &Message, lang: Lang) -> Replies {
         match &msg.input {
             Input::Button(data) => self.button(msg, data, lang).await,
             Input::Text(text) => {
@@ -74,7 +75,7 @@ impl Core {
                 }
                 match split_command(text) {
                     Some((name, args)) => self.command(msg, &name, args, lang).await,
-                    None => self.question(msg, text).await,
+                    None => self.question(msg, text, lang).await,
                 }
             }
         }
@@ -133,53 +134,22 @@ impl Core {
 
     // ---- questions --------------------------------------------------------------------------
 
-    async fn question(&self, msg: &Message, text: &str) -> Replies {
+    async fn question(&self, msg: &Message, text: &str, lang: Lang) -> Replies {
         if text.trim().is_empty() {
-            return Ok(vec![self.welcome(guess_lang(msg))]);
+            return Ok(vec![self.welcome(lang)]);
         }
         let d = self.answers.decide(text);
         let lang = d.lang;
         let outcome = self.answers.outcome(&self.knowledge, &d);
         match outcome {
             Outcome::Entry { entry, progress } => {
-                let task = entry.task.and_then(|n| self.knowledge.task(n));
-                let Some(task) = task else {
-                    return Ok(vec![answers::entry(&self.knowledge, entry, lang, None)]);
-                };
-                let states = self.store.states(Some(task.number)).await?;
-                let status = progress::render_status(task, &states, lang);
-                if progress {
-                    // Asked how far along: the live figures first, the official text on request.
-                    let mut reply = Reply::text(format!(
-                        "{status}\n\n{}",
-                        tr(
-                            lang,
-                            format!("任务原文：发送“第{}项是什么”", task.number),
-                            format!("The official text: ask \"what is task {}\"", task.number)
-                        )
-                    ));
-                    reply.buttons = answers::feedback_buttons(&entry.id);
-                    Ok(vec![reply])
-                } else {
-                    // The status already names the task; drop its heading line.
-                    let body = status.split_once('\n').map_or("", |(_, b)| b.trim_start());
-                    Ok(vec![answers::entry(
-                        &self.knowledge,
-                        entry,
-                        lang,
-                        Some(body),
-                    )])
-                }
+                Ok(vec![self.entry_reply(entry, lang, progress).await?])
             }
             Outcome::Suggest(entries) => {
                 self.store
                     .record_unanswered(msg.sender.channel, &msg.sender.user_id, text)
                     .await?;
-                let mut reply = answers::suggestions(&entries, lang);
-                for b in &mut reply.buttons {
-                    b.data = format!("{}:{}", b.data, lang_code(lang));
-                }
-                Ok(vec![reply])
+                Ok(vec![answers::suggestions(&entries, lang)])
             }
             Outcome::Unknown => {
                 self.store
@@ -190,34 +160,47 @@ impl Core {
         }
     }
 
+    /// One entry as an answer. A task comes with its live status: status first when the
+    /// question asked how far along it is, else after the official text.
+    async fn entry_reply(
+        &self,
+        entry: &Entry,
+        lang: Lang,
+        progress: bool,
+    ) -> Result<Reply, StoreError> {
+        let Some(task) = entry.task.and_then(|n| self.knowledge.task(n)) else {
+            return Ok(answers::entry(&self.knowledge, entry, lang, None));
+        };
+        let states = self.store.states(Some(task.number)).await?;
+        let status = progress::render_status(task, &states, lang);
+        if progress {
+            // Asked how far along: the live figures first, the official text on request.
+            let mut reply = Reply::text(format!(
+                "{status}\n\n{}",
+                tr(
+                    lang,
+                    format!("任务原文：发送“第{}项是什么”", task.number),
+                    format!("The official text: ask \"what is task {}\"", task.number)
+                )
+            ));
+            reply.buttons = answers::feedback_buttons(&entry.id);
+            return Ok(reply);
+        }
+        // The status already names the task; drop its heading line.
+        let body = status.split_once('\n').map_or("", |(_, b)| b.trim_start());
+        Ok(answers::entry(&self.knowledge, entry, lang, Some(body)))
+    }
+
     async fn button(&self, msg: &Message, data: &str, lang: Lang) -> Replies {
         if let Some(rest) = data.strip_prefix("entry:") {
             let (id, lang) = match rest.rsplit_once(':') {
-                Some((id, "en")) => (id, Lang::En),
-                Some((id, "zh")) => (id, Lang::Zh),
-                _ => (rest, lang),
+                Some((id, code)) => (id, Lang::from_code(code).unwrap_or(lang)),
+                None => (rest, lang),
             };
             let Some(entry) = self.knowledge.entry(id) else {
                 return one(stale_button(lang));
             };
-            let status = match entry.task.and_then(|n| self.knowledge.task(n)) {
-                Some(task) => {
-                    let states = self.store.states(Some(task.number)).await?;
-                    let status = progress::render_status(task, &states, lang);
-                    Some(
-                        status
-                            .split_once('\n')
-                            .map_or(String::new(), |(_, b)| b.trim_start().to_string()),
-                    )
-                }
-                None => None,
-            };
-            return Ok(vec![answers::entry(
-                &self.knowledge,
-                entry,
-                lang,
-                status.as_deref(),
-            )]);
+            return Ok(vec![self.entry_reply(entry, lang, false).await?]);
         }
         if let Some(rest) = data.strip_prefix("fb:") {
             let (vote, id) = rest.split_once(':').unwrap_or(("", ""));
@@ -332,7 +315,7 @@ impl Core {
         }
     }
 
-    fn task_of(&self, entry: &crate::knowledge::Entry) -> Option<&Task> {
+    fn task_of(&self, entry: &Entry) -> Option<&Task> {
         let n = entry.task.or_else(|| {
             let related = self.knowledge.entry(entry.related.as_deref()?)?;
             (related.kind == EntryKind::Task).then_some(related.task?)
@@ -571,18 +554,14 @@ impl Core {
             } => tr(
                 lang,
                 format!(
-                    "{}{} 超过第{task}.{item}项目标（{}{}）的10倍，可能是单位或位数写错了。{nothing}",
-                    fmt_num(*value),
-                    unit.symbol,
-                    fmt_num(*target),
-                    unit.symbol
+                    "{} 超过第{task}.{item}项目标（{}）的10倍，可能是单位或位数写错了。{nothing}",
+                    with_unit(*value, *unit, lang),
+                    with_unit(*target, *unit, lang)
                 ),
                 format!(
-                    "{} {} is more than ten times the target of {task}.{item} ({} {}): probably a slip of unit or digits. {nothing}",
-                    fmt_num(*value),
-                    unit_name(*unit, lang),
-                    fmt_num(*target),
-                    unit_name(*unit, lang)
+                    "{} is more than ten times the target of {task}.{item} ({}): probably a slip of unit or digits. {nothing}",
+                    with_unit(*value, *unit, lang),
+                    with_unit(*target, *unit, lang)
                 ),
             ),
             UpdateError::NeedsValue { task } => tr(
@@ -596,25 +575,24 @@ impl Core {
                     list(*task)
                 ),
             ),
-            UpdateError::NeedsStage { task } => tr(
-                lang,
-                format!(
-                    "这里按阶段统计，请写 未开始、进行中 或 已完成，例如 /update {task}.{} 进行中。{nothing}\n{}",
-                    self.knowledge
-                        .task(*task)
-                        .and_then(|t| t.milestones.first())
-                        .map_or(1, |m| m.number),
-                    list(*task)
-                ),
-                format!(
-                    "This is tracked by stage: write not started, in progress or done, e.g. /update {task}.{} in progress. {nothing}\n{}",
-                    self.knowledge
-                        .task(*task)
-                        .and_then(|t| t.milestones.first())
-                        .map_or(1, |m| m.number),
-                    list(*task)
-                ),
-            ),
+            UpdateError::NeedsStage { task } => {
+                let first = self
+                    .knowledge
+                    .task(*task)
+                    .and_then(|t| t.milestones.first())
+                    .map_or(1, |m| m.number);
+                tr(
+                    lang,
+                    format!(
+                        "这里按阶段统计，请写 未开始、进行中 或 已完成，例如 /update {task}.{first} 进行中。{nothing}\n{}",
+                        list(*task)
+                    ),
+                    format!(
+                        "This is tracked by stage: write not started, in progress or done, e.g. /update {task}.{first} in progress. {nothing}\n{}",
+                        list(*task)
+                    ),
+                )
+            }
         };
         Reply::text(text)
     }
@@ -894,13 +872,6 @@ impl Core {
 
 // ---- wording helpers ------------------------------------------------------------------------
 
-fn lang_code(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Zh => "zh",
-        Lang::En => "en",
-    }
-}
-
 fn clip(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max).collect();
     if s.chars().count() > max {
@@ -912,9 +883,7 @@ fn clip(s: &str, max: usize) -> String {
 /// `wechat:oAbc` names a user of another channel; a bare id is of the sender's channel.
 fn identity<'a>(who: &'a str, own: &'static str) -> (&'a str, &'a str) {
     match who.split_once(':') {
-        Some((c, id)) if matches!(c, "console" | "telegram" | "wechat") && !id.is_empty() => {
-            (c, id)
-        }
+        Some((c, id)) if known_channel(c) && !id.is_empty() => (c, id),
         _ => (own, who),
     }
 }
@@ -975,22 +944,20 @@ fn change_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
     let Some(it) = item(task, n) else {
         return format!("{}.{n}", task.number);
     };
-    let mut line = format!("{}.{n} {}：", task.number, it.name(lang));
-    if lang == Lang::En {
-        line = format!("{}.{n} {}: ", task.number, it.name(lang));
-    }
+    let (colon, open, close) = match lang {
+        Lang::Zh => ("：", "（", "）"),
+        Lang::En => (": ", " (", ")"),
+    };
+    let mut line = format!("{}.{n} {}{colon}", task.number, it.name(lang));
     match it {
         progress::Item::Metric(m) if e.new_value.is_some() || e.old_value.is_some() => {
             let old = e.old_value.map_or("—".to_string(), fmt_num);
             let new = e.new_value.unwrap_or(0.0);
             line.push_str(&format!(
-                "{old} → {}（{}）",
+                "{old} → {}{open}{}{close}",
                 progress::amount(new, m.target, m.unit, lang),
                 fmt_pct(percent(new, m.target))
             ));
-            if lang == Lang::En {
-                line = line.replace('（', " (").replace('）', ")");
-            }
         }
         _ => {
             let old = e.old_stage.map_or("—", |s| stage_name(s, lang)).to_string();

@@ -178,7 +178,7 @@ impl Core {
     /// Never fails: a store error becomes a polite apology (and a log line).
     pub async fn handle(&self, msg: &Message) -> Vec<Reply> {
         let lang = guess_lang(msg);
-        match self.dispatch(msg).await {
+        match self.dispatch(msg, lang).await {
             Ok(replies) => replies,
             Err(e) => {
                 tracing::error!(error = %e, channel = msg.sender.channel, "handling a message failed");

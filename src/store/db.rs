@@ -653,7 +653,7 @@ impl Store {
         lang: Lang,
     ) -> Result<bool, StoreError> {
         let task = i64::from(task.unwrap_or(0));
-        let lang = lang_str(lang);
+        let lang = lang.code();
         let now = now_ms();
         let new = in_tx!(self, |tx, _sql| {
             let inserted = sqlx::query(
@@ -964,13 +964,6 @@ impl Store {
                 .await?
                 .rows_affected()
         }))
-    }
-}
-
-fn lang_str(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Zh => "zh",
-        Lang::En => "en",
     }
 }
 

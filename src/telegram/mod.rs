@@ -292,31 +292,7 @@ impl<E: Display + Send + 'static> ErrorHandler<E> for LogErrors {
 
 /// Cancels `stop` on Ctrl-C or SIGTERM. Spawn it before starting the bot.
 pub async fn stop_on_signals(stop: CancellationToken) {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    crate::signals::terminated().await;
     tracing::info!("stopping: finishing the replies in flight");
     stop.cancel();
 }
