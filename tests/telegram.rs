@@ -3,18 +3,20 @@
 
 #[path = "support/bot_api.rs"]
 mod bot_api;
+#[path = "common/process.rs"]
+mod process;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bot_api::{BOT_ID, BOT_USERNAME, BotApi, Fault, Sent, TOKEN, TestUser};
+use bot_api::{BOT_ID, BOT_USERNAME, BotApi, Fault, Sent, TOKEN, TestUser, shown};
 use minsheng::core::{Admins, Core};
 use minsheng::knowledge::Knowledge;
 use minsheng::store::Store;
 use minsheng::telegram::{self, Config, Mode, RateLimit, Redactor, TelegramError, render};
+use process::Captured;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -164,24 +166,6 @@ fn buttons(s: &Sent) -> Vec<Vec<(String, String)>> {
 
 fn all_data(s: &Sent) -> Vec<String> {
     buttons(s).into_iter().flatten().map(|(_, d)| d).collect()
-}
-
-/// What Telegram shows for an HTML message (tags dropped, entities decoded), for asserts.
-fn shown(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&")
 }
 
 // ---- commands, questions and buttons ---------------------------------------------------------
@@ -904,8 +888,7 @@ async fn webhook_mode_checks_the_secret_and_answers_redeliveries_once() {
 /// `minsheng telegram` as a child process, its stderr collected.
 struct Process {
     child: tokio::process::Child,
-    stderr: Arc<Mutex<String>>,
-    reader: JoinHandle<()>,
+    stderr: Captured,
 }
 
 fn spawn_bot(api: &BotApi, db_url: &str, dir: &Path) -> Process {
@@ -925,34 +908,13 @@ fn spawn_bot(api: &BotApi, db_url: &str, dir: &Path) -> Process {
         .kill_on_drop(true)
         .spawn()
         .expect("run minsheng telegram");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut pipe = child.stderr.take().expect("stderr");
-    let sink = stderr.clone();
-    let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = pipe.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            sink.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push_str(&text);
-        }
-    });
-    Process {
-        child,
-        stderr,
-        reader,
-    }
+    let stderr = Captured::start(child.stderr.take().expect("stderr"));
+    Process { child, stderr }
 }
 
 impl Process {
     async fn stderr(self) -> String {
-        let _ = tokio::time::timeout(WAIT, self.reader).await;
-        // Bound first: the guard must be dropped before `self` is.
-        let text = self.stderr.lock().map(|t| t.clone());
-        text.unwrap_or_else(|e| e.into_inner().clone())
+        self.stderr.finish(WAIT).await
     }
 }
 

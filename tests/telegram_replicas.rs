@@ -12,13 +12,11 @@ mod process;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bot_api::{BotApi, Sent};
+use bot_api::{BotApi, Sent, shown};
+use process::Captured;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 const ADMIN: i64 = 900;
@@ -41,8 +39,7 @@ struct Replica {
     name: &'static str,
     port: u16,
     child: tokio::process::Child,
-    log: Arc<Mutex<String>>,
-    _reader: JoinHandle<()>,
+    log: Captured,
 }
 
 impl Replica {
@@ -61,33 +58,17 @@ impl Replica {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().expect("run minsheng telegram");
-        let mut pipe = child.stderr.take().expect("stderr pipe");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        let reader = tokio::spawn(async move {
-            let mut buf = vec![0u8; 8192];
-            while let Ok(n) = pipe.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&text);
-            }
-        });
+        let log = Captured::start(child.stderr.take().expect("stderr pipe"));
         Replica {
             name,
             port,
             child,
             log,
-            _reader: reader,
         }
     }
 
     fn log(&self) -> String {
-        let text = self.log.lock().map(|t| t.clone());
-        text.unwrap_or_else(|e| e.into_inner().clone())
+        self.log.text()
     }
 
     fn assert_alive(&mut self) {
@@ -176,24 +157,6 @@ fn notifications(api: &BotApi, chat: i64) -> Vec<Sent> {
         .into_iter()
         .filter(|s| s.chat_id == chat && s.text.contains("🔔"))
         .collect()
-}
-
-/// What Telegram shows for an HTML message (tags dropped, entities decoded).
-fn shown(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&")
 }
 
 /// The kilometres a notification reports: the number before " / 20" (both languages).

@@ -50,3 +50,44 @@ pub async fn wait_listening(port: u16, within: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A child's output collected as it arrives, readable while the child runs.
+pub struct Captured {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Captured {
+    pub fn start(mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> Captured {
+        use tokio::io::AsyncReadExt;
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = text.clone();
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let chunk = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&chunk);
+            }
+        });
+        Captured { text, reader }
+    }
+
+    /// What arrived so far.
+    pub fn text(&self) -> String {
+        let text = self.text.lock().map(|t| t.clone());
+        text.unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Everything, once the child closed its end (waiting at most `within`).
+    pub async fn finish(self, within: Duration) -> String {
+        let Captured { text, reader } = self;
+        let _ = tokio::time::timeout(within, reader).await;
+        let out = text.lock().map(|t| t.clone());
+        out.unwrap_or_else(|e| e.into_inner().clone())
+    }
+}

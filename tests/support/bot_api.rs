@@ -90,6 +90,24 @@ pub struct Sent {
     pub at: Instant,
 }
 
+/// What Telegram shows for an HTML message (tags dropped, entities decoded), for asserts.
+pub fn shown(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
 /// A Telegram user who writes to the bot.
 #[derive(Clone, Debug)]
 pub struct TestUser {
