@@ -5,6 +5,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::Lang;
 use crate::core::{Button, Core, Input, Message, Sender};
+use crate::text::for_terminal;
 
 pub const CHANNEL: &str = "console";
 
@@ -16,7 +17,7 @@ pub struct ConsoleUser {
     pub lang: Option<Lang>,
 }
 
-/// Reads lines until EOF, answering each. A line that is just the number of a button shown
+/// Reads lines until EOF, answering each; everything printed goes through [`for_terminal`]. A line that is just the number of a button shown
 /// under the previous reply presses that button. With `prompt`, shows `> ` before each line.
 pub async fn run<R, W>(
     core: &Core,
@@ -42,8 +43,26 @@ where
         out.flush().await?;
     }
     let mut buttons: Vec<Button> = Vec::new();
-    let mut lines = input.lines();
-    while let Some(line) = lines.next_line().await? {
+    let mut input = input;
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        if input.read_until(b'\n', &mut raw).await? == 0 {
+            break;
+        }
+        // A line that is not UTF-8 (a Latin-1 file, a binary piped by mistake) is answered
+        // and skipped: the lines after it are still someone's questions.
+        let Ok(line) = std::str::from_utf8(&raw) else {
+            let lang = user.lang.unwrap_or(Lang::Zh);
+            let mut block = not_utf8(lang).to_string();
+            block.push_str("\n\n");
+            if prompt {
+                block.push_str("> ");
+            }
+            out.write_all(block.as_bytes()).await?;
+            out.flush().await?;
+            continue;
+        };
         let line = line.trim();
         if line.is_empty() {
             if prompt {
@@ -90,10 +109,17 @@ where
         if prompt {
             block.push_str("> ");
         }
-        out.write_all(block.as_bytes()).await?;
+        out.write_all(for_terminal(&block).as_bytes()).await?;
         out.flush().await?;
     }
     Ok(())
+}
+
+fn not_utf8(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "这一行不是 UTF-8 文本，无法读取，已跳过。请用 UTF-8 编码输入。",
+        Lang::En => "That line is not UTF-8 text, so I skipped it. Please type or pipe UTF-8.",
+    }
 }
 
 /// Delivers this console user's queued notifications (their subscriptions) as text.

@@ -14,6 +14,7 @@ pub mod progress;
 pub mod signals;
 pub mod store;
 pub mod telegram;
+pub mod text;
 pub mod units;
 pub mod wechat;
 

@@ -699,13 +699,30 @@ pub fn render_status(task: &Task, states: &[MetricState], lang: Lang) -> String 
             }
             if let (Some(at), Some(by)) = (s.updated_at, &s.updated_by) {
                 out.push_str(&match lang {
-                    Lang::Zh => format!("\n{} 更新 · {}", fmt_time(at), by.name),
-                    Lang::En => format!("\nupdated {} by {}", fmt_time(at), by.name),
+                    Lang::Zh => {
+                        format!("\n{} 更新 · {}", fmt_time(at), updater_name(&by.name, lang))
+                    }
+                    Lang::En => format!(
+                        "\nupdated {} by {}",
+                        fmt_time(at),
+                        updater_name(&by.name, lang)
+                    ),
                 });
             }
         }
     }
     out
+}
+
+/// Who made a change, as residents see it: the recorded name (a department, or the display
+/// name a channel reports), never an id; "an officer" when there is none (WeChat reports no
+/// names).
+pub fn updater_name(name: &str, lang: Lang) -> &str {
+    match (name.trim(), lang) {
+        ("", Lang::Zh) => "工作人员",
+        ("", Lang::En) => "an officer",
+        (name, _) => name,
+    }
 }
 
 fn no_update(lang: Lang) -> &'static str {

@@ -267,7 +267,10 @@ async fn authorization(db: Db) {
 
     // A grant is per channel: console user 55 is not telegram user 55.
     let reply = text(&core, &admin, "/grant telegram:55 14 19").await;
-    assert!(reply.contains("已授权 telegram:55"), "{reply}");
+    assert!(
+        reply.contains("已授权 Telegram 用户 telegram:55"),
+        "{reply}"
+    );
     assert!(
         text(&core, &from("console", "55"), "/update 14 1km")
             .await
@@ -431,7 +434,9 @@ async fn buttons_feedback_and_questions(db: Db) {
     // An out-of-scope question is recorded for /unanswered.
     let reply = text(&core, &resident, "明天天气怎么样").await;
     assert!(reply.contains("抱歉"), "{reply}");
+    // Asked again by the same person, then by another: two people asked it.
     text(&core, &resident, "明天天气怎么样").await;
+    text(&core, &from("telegram", "8"), "明天天气怎么样").await;
     let top = text(&core, &from("console", "1"), "/unanswered").await;
     assert!(top.contains("2× 明天天气怎么样"), "{top}");
     assert!(
@@ -456,7 +461,135 @@ async fn buttons_feedback_and_questions(db: Db) {
     assert!(english.contains("shared"), "{english}");
 }
 
+/// Ids as admins type them: channel names in any case, each channel's id shape checked, and
+/// the reply names exactly whom it granted; a refused grant changes nothing.
+async fn grants_name_exactly_whom(db: Db) {
+    let core = core(db.store).await;
+    let admin = Sender {
+        lang: Some(Lang::Zh),
+        ..from("console", "1")
+    };
+    let officers = "SELECT COUNT(*) FROM officers";
+    for (args, expected) in [
+        ("/grant wechat: 14", "缺少用户ID"),
+        ("/grant WECHAT 14", "是渠道名，请写成 wechat:用户ID"),
+        ("/grant console:a/b 14", "不是有效的控制台用户ID"),
+        ("/grant telegram:abc 14", "Telegram 用户ID是数字"),
+        ("/grant telegram:-5 14", "Telegram 用户ID是数字"),
+        ("/grant weixin:oAbcdef 14", "不是渠道名"),
+        ("/grant wechat:o<b>x</b> 14", "不是微信 OpenID"),
+        ("/grant wechat:oUPabcdef 99", "没有找到任务"),
+        ("/grant wechat:oUPabcdef 14 1o", "没有找到任务"),
+    ] {
+        let reply = text(&core, &admin, args).await;
+        assert!(reply.contains(expected), "{args}: {reply}");
+        assert!(reply.contains("没有改动"), "{args}: {reply}");
+        assert_eq!(count(core.store(), officers).await, 0, "{args}");
+    }
+    let english = Sender {
+        lang: Some(Lang::En),
+        ..admin.clone()
+    };
+    let reply = text(&core, &english, "/grant telegram:abc").await;
+    assert!(reply.contains("Telegram ids are whole numbers"), "{reply}");
+
+    let reply = text(&core, &admin, "/grant WECHAT:oUPabcdef 14 高新区 住建局").await;
+    assert!(
+        reply.contains("已授权 微信 用户 wechat:oUPabcdef"),
+        "{reply}"
+    );
+    assert!(reply.contains("高新区 住建局"), "{reply}");
+    let officer = from("wechat", "oUPabcdef");
+    assert!(text(&core, &officer, "/update 14 3km").await.contains("✅"));
+    let listed = text(&core, &admin, "/officers").await;
+    assert!(
+        listed.contains("wechat:oUPabcdef (高新区 住建局) — 14"),
+        "{listed}"
+    );
+
+    // Residents see the department, never the OpenID; officers see both in /history.
+    let resident = from("telegram", "7");
+    let status = text(&core, &resident, "/status 14").await;
+    assert!(status.contains("更新 · 高新区 住建局"), "{status}");
+    assert!(!status.contains("oUP"), "{status}");
+    let history = text(&core, &resident, "/history 14").await;
+    assert!(
+        history.contains("高新区 住建局") && !history.contains("oUP"),
+        "{history}"
+    );
+    let history = text(&core, &admin, "/history 14").await;
+    assert!(
+        history.contains("高新区 住建局 (wechat:oUPabcdef)"),
+        "{history}"
+    );
+
+    // A WeChat officer with no department shows as 工作人员: WeChat gives no names.
+    text(&core, &admin, "/grant wechat:oOFFabcdef 19").await;
+    let wechat_officer = Sender {
+        name: String::new(),
+        ..from("wechat", "oOFFabcdef")
+    };
+    assert!(
+        text(&core, &wechat_officer, "/update 19.9 1km")
+            .await
+            .contains("✅")
+    );
+    let status = text(&core, &resident, "/status 19").await;
+    assert!(status.contains("更新 · 工作人员"), "{status}");
+    assert!(!status.contains("oOFF"), "{status}");
+}
+
+/// Control characters, escape sequences and bidi overrides never reach the store or a reply,
+/// and a NUL is treated alike on SQLite and PostgreSQL.
+async fn control_characters_never_stored(db: Db) {
+    let core = core(db.store).await;
+    let admin = Sender {
+        name: "\u{202e}李四\u{1b}[2J\u{7}".into(),
+        ..from("console", "1")
+    };
+    let reply = text(
+        &core,
+        &admin,
+        "/update 14 12.5km 西永\u{0}片区\u{1b}[31m完工\u{202e}\u{2066}\r",
+    )
+    .await;
+    assert!(reply.contains("✅"), "{reply}");
+    let resident = from("telegram", "7");
+    let mut shown = String::new();
+    for command in ["/status 14", "/history 14"] {
+        shown.push_str(&text(&core, &resident, command).await);
+        shown.push_str(&text(&core, &admin, command).await);
+    }
+    assert!(shown.contains("“西永片区[31m完工”"), "{shown}");
+    assert!(shown.contains("李四[2J"), "{shown}");
+    let bad = |c: char| {
+        (c.is_control() && c != '\n')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    assert!(!shown.chars().any(bad), "{shown:?}");
+    let states = core.store().states(Some(14)).await.expect("states");
+    let note = states[0].note.clone().unwrap_or_default();
+    assert_eq!(note, "西永片区[31m完工");
+    let name = states[0]
+        .updated_by
+        .clone()
+        .map(|a| a.name)
+        .unwrap_or_default();
+    assert_eq!(name, "李四[2J");
+    // A question with a NUL is answered, and logged clean if unanswered.
+    let reply = text(&core, &resident, "明天\u{0}天气怎么样").await;
+    assert!(reply.contains("抱歉"), "{reply}");
+    let top = core.store().top_unanswered(5).await.expect("top");
+    assert_eq!(top[0].0, "明天天气怎么样");
+    // Emoji sequences keep their joiners.
+    let reply = text(&core, &admin, "/update 14 13km 👨\u{200d}👩\u{200d}👧 done").await;
+    assert!(reply.contains("👨\u{200d}👩\u{200d}👧"), "{reply}");
+}
+
 on_both_backends!(
+    grants_name_exactly_whom,
+    control_characters_never_stored,
     bad_updates_are_refused_and_change_nothing,
     updates_convert_units_and_notify,
     status_by_number_name_and_question,

@@ -7,12 +7,11 @@ use crate::progress::{
     self, TaskRef, UpdateError, UpdatePlan, fmt_num, fmt_pct, fmt_time, item, percent, stage_name,
     with_unit,
 };
-use crate::store::{AuditEntry, AuditKind, Change, Officer, StoreError, UndoOutcome};
+use crate::store::{Actor, AuditEntry, AuditKind, Change, Officer, StoreError, UndoOutcome};
 
 use super::answers::{self, Outcome};
-use super::{
-    Button, Core, Input, MAX_BUTTON_DATA, MAX_TEXT_CHARS, Message, Reply, known_channel, texts,
-};
+use super::identity::{self, Identity};
+use super::{Button, Core, Input, MAX_BUTTON_DATA, MAX_TEXT_CHARS, Message, Reply, texts};
 
 type Replies = Result<Vec<Reply>, StoreError>;
 
@@ -50,6 +49,16 @@ struct Rights {
 }
 
 impl Rights {
+    /// Who a change is recorded as: the sender's ids for the audit trail, and as the name
+    /// residents see, the officer's department when the grant gave one.
+    fn actor(&self, msg: &Message) -> Actor {
+        let mut actor = msg.sender.actor();
+        if let Some(department) = self.officer.as_ref().and_then(|o| o.department.clone()) {
+            actor.name = department;
+        }
+        actor
+    }
+
     fn any(&self) -> bool {
         self.admin || self.officer.is_some()
     }
@@ -100,7 +109,7 @@ impl Core {
             "status" | "进度" => self.status(args, lang).await,
             "update" | "更新" => self.update(msg, args, lang).await,
             "undo" | "撤销" => self.undo(msg, lang).await,
-            "history" | "记录" => self.history(args, lang).await,
+            "history" | "记录" => self.history(msg, args, lang).await,
             "grant" => self.grant(msg, args, lang).await,
             "revoke" => self.revoke(msg, args, lang).await,
             "officers" => self.officers(msg, lang).await,
@@ -335,7 +344,7 @@ impl Core {
         one(progress::render_status(task, &states, lang))
     }
 
-    async fn history(&self, args: &str, lang: Lang) -> Replies {
+    async fn history(&self, msg: &Message, args: &str, lang: Lang) -> Replies {
         if args.is_empty() {
             return one(tr(
                 lang,
@@ -348,6 +357,8 @@ impl Core {
             Err(reply) => return Ok(vec![reply]),
         };
         let entries = self.store.history(task.number, 20).await?;
+        // Residents see who changed a figure by name or department; officers see the ids too.
+        let full = self.rights(msg).await?.any();
         let mut text = tr(
             lang,
             format!("第{}项 {} 的更新记录：", task.number, task.title.zh),
@@ -358,7 +369,7 @@ impl Core {
         }
         for e in &entries {
             text.push('\n');
-            text.push_str(&audit_line(task, e, lang));
+            text.push_str(&audit_line(task, e, lang, full));
         }
         one(text)
     }
@@ -417,7 +428,7 @@ impl Core {
             value: plan.value,
             stage: plan.stage,
             note: plan.note.clone(),
-            actor: msg.sender.actor(),
+            actor: rights.actor(msg),
             notification: Some((
                 notification(task, &plan, Lang::Zh),
                 notification(task, &plan, Lang::En),
@@ -611,7 +622,7 @@ impl Core {
             .undo_last(
                 msg.sender.channel,
                 &msg.sender.user_id,
-                &msg.sender.actor(),
+                &rights.actor(msg),
                 |reverted| {
                     let task = knowledge.task(reverted.task)?;
                     Some((
@@ -657,21 +668,36 @@ impl Core {
 
     // ---- officers -----------------------------------------------------------------------------
 
+    /// `/grant <id> [task…] [department]`: words that start with a digit (or 第) must be
+    /// tasks; the first word that does not begins the department residents will see.
     async fn grant(&self, msg: &Message, args: &str, lang: Lang) -> Replies {
         if !self.rights(msg).await?.admin {
             return one(admins_only(lang));
         }
+        let usage = tr(
+            lang,
+            "格式：/grant 用户ID [任务编号…] [部门]，例如 /grant 12345 14 19 高新区住房城乡建设局",
+            "Format: /grant <user id> [task numbers…] [department], e.g. /grant 12345 14 19 Housing Bureau",
+        );
         let mut words = args.split([' ', ',', '，']).filter(|w| !w.is_empty());
         let Some(who) = words.next() else {
-            return one(tr(
-                lang,
-                "格式：/grant 用户ID [任务编号…]，例如 /grant 12345 14 19",
-                "Format: /grant <user id> [task numbers…], e.g. /grant 12345 14 19",
-            ));
+            return one(usage);
         };
-        let (channel, user) = identity(who, msg.sender.channel);
+        let who = match identity::parse(who, msg.sender.channel) {
+            Ok(who) => who,
+            Err(e) => return one(refused(lang, e.message(lang), &usage)),
+        };
         let mut tasks = Vec::new();
-        for w in words {
+        let mut department = None;
+        for w in words.by_ref() {
+            let looks_like_task = w.starts_with(|c: char| c.is_ascii_digit() || c == '第')
+                || w.to_ascii_lowercase().starts_with("task");
+            if !looks_like_task {
+                // The rest of the line, as typed, is the department.
+                let at = w.as_ptr() as usize - args.as_ptr() as usize;
+                department = Some(crate::text::clean_line(&args[at..], MAX_DEPARTMENT_CHARS));
+                break;
+            }
             match TaskRef::parse(w).filter(|r| self.knowledge.task(r.task).is_some()) {
                 Some(r) if r.item.is_none() => tasks.push(r.task),
                 _ => {
@@ -686,7 +712,13 @@ impl Core {
         tasks.sort_unstable();
         tasks.dedup();
         self.store
-            .grant(channel, user, &tasks, &msg.sender.actor())
+            .grant(
+                who.channel,
+                &who.user_id,
+                &tasks,
+                department.as_deref(),
+                &msg.sender.actor(),
+            )
             .await?;
         let scope = if tasks.is_empty() {
             tr(lang, "全部任务", "all tasks")
@@ -698,10 +730,30 @@ impl Core {
                 .join(", ");
             tr(lang, format!("第 {list} 项"), format!("tasks {list}"))
         };
+        let shown_as = match &department {
+            Some(d) => tr(
+                lang,
+                format!("居民看到的更新人：{d}。"),
+                format!("Residents will see updates as from {d}."),
+            ),
+            None => tr(
+                lang,
+                "居民看到的更新人：其显示名称或“工作人员”（可在命令末尾写上部门）。",
+                "Residents will see updates as from their display name or \"an officer\" (add a department at the end of the command).",
+            ),
+        };
         one(tr(
             lang,
-            format!("已授权 {channel}:{user} 更新{scope}的进度。"),
-            format!("{channel}:{user} may now update {scope}."),
+            format!(
+                "已授权 {} 用户 {} 更新{scope}的进度。{shown_as}",
+                channel_name(who.channel, lang),
+                who
+            ),
+            format!(
+                "{} user {} may now update {scope}. {shown_as}",
+                channel_name(who.channel, lang),
+                who
+            ),
         ))
     }
 
@@ -709,14 +761,15 @@ impl Core {
         if !self.rights(msg).await?.admin {
             return one(admins_only(lang));
         }
+        let usage = tr(lang, "格式：/revoke 用户ID", "Format: /revoke <user id>");
         let Some(who) = args.split_whitespace().next() else {
-            return one(tr(
-                lang,
-                "格式：/revoke 用户ID",
-                "Format: /revoke <user id>",
-            ));
+            return one(usage);
         };
-        let (channel, user) = identity(who, msg.sender.channel);
+        let Identity { channel, user_id } = match identity::parse(who, msg.sender.channel) {
+            Ok(who) => who,
+            Err(e) => return one(refused(lang, e.message(lang), &usage)),
+        };
+        let user = user_id.as_str();
         if self.store.revoke(channel, user).await? {
             one(tr(
                 lang,
@@ -753,8 +806,12 @@ impl Core {
                     .collect::<Vec<_>>()
                     .join(",")
             };
+            let department = o
+                .department
+                .as_deref()
+                .map_or(String::new(), |d| format!(" ({d})"));
             text.push_str(&format!(
-                "\n· {}:{} — {scope} — {} {}",
+                "\n· {}:{}{department} — {scope} — {} {}",
                 o.channel,
                 o.user_id,
                 o.granted_by,
@@ -771,8 +828,8 @@ impl Core {
         let top = self.store.top_unanswered(15).await?;
         let mut text = tr(
             lang,
-            "最常见的未能回答的问题（可在 faq/ 中补充问法）：",
-            "Most frequent questions the bot could not answer (add phrasings to faq/):",
+            "最常见的未能回答的问题（n× 为提问人数；可在 faq/ 中补充问法）：",
+            "Most frequent questions the bot could not answer (n× = how many people asked; add phrasings to faq/):",
         );
         if top.is_empty() {
             text.push_str(&tr(lang, "\n暂无。", "\nNone so far."));
@@ -880,11 +937,26 @@ fn clip(s: &str, max: usize) -> String {
     out
 }
 
-/// `wechat:oAbc` names a user of another channel; a bare id is of the sender's channel.
-fn identity<'a>(who: &'a str, own: &'static str) -> (&'a str, &'a str) {
-    match who.split_once(':') {
-        Some((c, id)) if known_channel(c) && !id.is_empty() => (c, id),
-        _ => (own, who),
+/// A refusal that changed nothing: the reason, then how to write it.
+fn refused(lang: Lang, reason: String, usage: &str) -> String {
+    tr(
+        lang,
+        format!("{reason}本次没有改动。\n{usage}"),
+        format!("{reason} Nothing was changed.\n{usage}"),
+    )
+}
+
+/// Longest department name kept from `/grant`.
+const MAX_DEPARTMENT_CHARS: usize = 40;
+
+fn channel_name(channel: &str, lang: Lang) -> &str {
+    match (channel, lang) {
+        ("wechat", Lang::Zh) => "微信",
+        ("wechat", Lang::En) => "WeChat",
+        ("telegram", _) => "Telegram",
+        ("console", Lang::Zh) => "控制台",
+        ("console", Lang::En) => "console",
+        (other, _) => other,
     }
 }
 
@@ -971,18 +1043,26 @@ fn change_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
     line
 }
 
-fn audit_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
+/// One line of `/history`; with `full`, the actor's channel and id after the name.
+fn audit_line(task: &Task, e: &AuditEntry, lang: Lang, full: bool) -> String {
     let kind = match (e.kind.clone(), lang) {
         (AuditKind::Undo, Lang::Zh) => "撤销 ",
         (AuditKind::Undo, Lang::En) => "undo ",
         _ => "",
     };
+    let who = if full {
+        format!(
+            "{} ({}:{})",
+            progress::updater_name(&e.actor.name, lang),
+            e.actor.channel,
+            e.actor.user_id
+        )
+    } else {
+        progress::updater_name(&e.actor.name, lang).to_string()
+    };
     format!(
-        "· {} {} ({}:{}) {kind}{}",
+        "· {} {who} {kind}{}",
         fmt_time(e.at),
-        e.actor.name,
-        e.actor.channel,
-        e.actor.user_id,
         change_line(task, e, lang).replace('\n', " ")
     )
 }

@@ -4,6 +4,7 @@
 
 pub mod answers;
 mod commands;
+pub mod identity;
 mod texts;
 
 use std::collections::HashSet;
@@ -98,24 +99,17 @@ impl Admins {
             if raw.is_empty() {
                 continue;
             }
-            match raw.split_once(':') {
-                Some((channel, id)) if !id.is_empty() && known_channel(channel) => {
-                    set.insert((channel.to_string(), id.to_string()));
-                }
-                Some(_) => {
-                    return Err(format!(
-                        "ADMIN_IDS: `{raw}` is not `channel:id` with channel console, telegram or wechat"
-                    ));
-                }
-                None if raw.chars().all(|c| c.is_ascii_digit() || c == '-') => {
-                    set.insert(("console".into(), raw.to_string()));
-                    set.insert(("telegram".into(), raw.to_string()));
-                }
-                None => {
-                    return Err(format!(
-                        "ADMIN_IDS: `{raw}` is not a numeric id; write WeChat OpenIDs as wechat:{raw}"
-                    ));
-                }
+            if raw.contains(':') {
+                let who = identity::parse(raw, "console")
+                    .map_err(|e| format!("ADMIN_IDS: `{raw}`: {e}"))?;
+                set.insert((who.channel.to_string(), who.user_id));
+            } else if raw.chars().all(|c| c.is_ascii_digit()) {
+                set.insert(("console".into(), raw.to_string()));
+                set.insert(("telegram".into(), raw.to_string()));
+            } else {
+                return Err(format!(
+                    "ADMIN_IDS: `{raw}` is not a numeric id; write WeChat OpenIDs as wechat:{raw}"
+                ));
             }
         }
         Ok(Admins(set))
@@ -131,10 +125,6 @@ impl Admins {
         v.sort();
         v
     }
-}
-
-fn known_channel(c: &str) -> bool {
-    matches!(c, "console" | "telegram" | "wechat")
 }
 
 /// The bot: knowledge, matcher, store and the administrators, shared by every channel.
@@ -177,6 +167,7 @@ impl Core {
     /// Everything a channel needs: the replies to one message, in the sender's language.
     /// Never fails: a store error becomes a polite apology (and a log line).
     pub async fn handle(&self, msg: &Message) -> Vec<Reply> {
+        let msg = &cleaned(msg);
         let lang = guess_lang(msg);
         match self.dispatch(msg, lang).await {
             Ok(replies) => replies,
@@ -195,6 +186,29 @@ impl Core {
     /// The commands to advertise in a channel's menu, in `lang`.
     pub fn command_menu(lang: Lang) -> Vec<(&'static str, &'static str)> {
         texts::command_menu(lang)
+    }
+}
+
+/// Longest display name kept from a channel's profile.
+const MAX_NAME_CHARS: usize = 64;
+
+/// The message with every control and bidirectional-override character removed from what the
+/// user typed and what the channel reported (see [`crate::text`]): nothing past this point —
+/// store, audit trail, notifications, replies — ever sees one.
+fn cleaned(msg: &Message) -> Message {
+    use crate::text::{clean, clean_line};
+    Message {
+        sender: Sender {
+            channel: msg.sender.channel,
+            user_id: clean(&msg.sender.user_id).into_owned(),
+            name: clean_line(&msg.sender.name, MAX_NAME_CHARS),
+            lang: msg.sender.lang,
+        },
+        chat_id: clean(&msg.chat_id).into_owned(),
+        input: match &msg.input {
+            Input::Text(t) => Input::Text(clean(t).into_owned()),
+            Input::Button(d) => Input::Button(clean(d).into_owned()),
+        },
     }
 }
 

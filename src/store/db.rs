@@ -37,6 +37,16 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// reading, and a pasted document must not bloat the database.
 const MAX_QUESTION_CHARS: usize = 500;
 
+/// New unanswered questions kept per user in 24 hours: far more than a person asks, and a
+/// script's flood stops here.
+pub const MAX_UNANSWERED_PER_USER_DAY: i64 = 30;
+
+/// The unanswered log keeps at most this many rows (the newest).
+pub const MAX_UNANSWERED_ROWS: i64 = 50_000;
+
+/// How often (in inserted rows) the unanswered log is trimmed to [`MAX_UNANSWERED_ROWS`].
+const UNANSWERED_PRUNE_EVERY: i64 = 256;
+
 /// The persistent store. Cheap to clone (the pools are reference-counted); all methods take
 /// `&self` and may be called concurrently from many tasks or processes.
 #[derive(Debug, Clone)]
@@ -186,7 +196,7 @@ macro_rules! select_officers {
     ($rest:literal) => {
         concat!(
             "SELECT channel, user_id, tasks, granted_by_channel, granted_by_user, ",
-            "granted_by_name, granted_at FROM officers ",
+            "granted_by_name, granted_at, department FROM officers ",
             $rest
         )
     };
@@ -573,23 +583,26 @@ impl Store {
     // ---- officers ----------------------------------------------------------------------------
 
     /// Lets (`channel`, `user_id`) update progress of `tasks` (empty = all tasks), replacing
-    /// any previous grant.
+    /// any previous grant. `department` is what residents see as the updater.
     pub async fn grant(
         &self,
         channel: &str,
         user_id: &str,
         tasks: &[u32],
+        department: Option<&str>,
         by: &Actor,
     ) -> Result<(), StoreError> {
         let tasks = rows::format_tasks(tasks);
         on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO officers (channel, user_id, tasks, granted_by_channel, \
-                 granted_by_user, granted_by_name, granted_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 granted_by_user, granted_by_name, granted_at, department) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (channel, user_id) DO UPDATE SET tasks = excluded.tasks, \
                  granted_by_channel = excluded.granted_by_channel, \
                  granted_by_user = excluded.granted_by_user, \
-                 granted_by_name = excluded.granted_by_name, granted_at = excluded.granted_at",
+                 granted_by_name = excluded.granted_by_name, granted_at = excluded.granted_at, \
+                 department = excluded.department",
             )
             .bind(channel)
             .bind(user_id)
@@ -598,6 +611,7 @@ impl Store {
             .bind(by.user_id.as_str())
             .bind(by.name.as_str())
             .bind(now_ms())
+            .bind(department)
             .execute(pool)
             .await?;
         });
@@ -852,7 +866,10 @@ impl Store {
     // ---- questions, feedback, dedup -----------------------------------------------------------
 
     /// Records a question the bot could not answer, for the faq editors (trimmed and cut to
-    /// 500 characters; an empty question is not recorded).
+    /// 500 characters; an empty question is not recorded). The log stays bounded whatever a
+    /// user or a script sends: the same question from the same user is one row (a repeat
+    /// refreshes when it was last asked), a user adds at most [`MAX_UNANSWERED_PER_USER_DAY`]
+    /// new questions in 24 hours, and beyond [`MAX_UNANSWERED_ROWS`] the oldest go first.
     pub async fn record_unanswered(
         &self,
         channel: &str,
@@ -864,29 +881,72 @@ impl Store {
             return Ok(());
         }
         let key = question_key(&question);
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO unanswered (channel, user_id, question, question_key, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+        let now = now_ms();
+        let day_ago = now - 24 * 60 * 60 * 1000;
+        let prune = on_pool!(self, pool => {
+            let repeated = sqlx::query(
+                "UPDATE unanswered SET last_at = $4 \
+                 WHERE channel = $1 AND user_id = $2 AND question_key = $3",
+            )
+            .bind(channel)
+            .bind(user_id)
+            .bind(key.as_str())
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            if repeated > 0 {
+                return Ok(());
+            }
+            let today: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM unanswered \
+                 WHERE channel = $1 AND user_id = $2 AND created_at >= $3",
+            )
+            .bind(channel)
+            .bind(user_id)
+            .bind(day_ago)
+            .fetch_one(pool)
+            .await?;
+            if today >= MAX_UNANSWERED_PER_USER_DAY {
+                return Ok(());
+            }
+            // A concurrent copy of the same question (another replica) is the same row.
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO unanswered (channel, user_id, question, question_key, created_at, \
+                 last_at) VALUES ($1, $2, $3, $4, $5, $5) \
+                 ON CONFLICT (channel, user_id, question_key) DO NOTHING RETURNING id",
             )
             .bind(channel)
             .bind(user_id)
             .bind(question.as_str())
             .bind(key.as_str())
-            .bind(now_ms())
-            .execute(pool)
+            .bind(now)
+            .fetch_optional(pool)
             .await?;
+            // Trimming the oldest costs an index walk, so it runs once every few hundred rows.
+            id.is_some_and(|id| id % UNANSWERED_PRUNE_EVERY == 0)
         });
+        if prune {
+            on_pool!(self, pool => {
+                sqlx::query(
+                    "DELETE FROM unanswered WHERE id <= \
+                     (SELECT id FROM unanswered ORDER BY id DESC LIMIT 1 OFFSET $1)",
+                )
+                .bind(MAX_UNANSWERED_ROWS)
+                .execute(pool)
+                .await?;
+            });
+        }
         Ok(())
     }
 
     /// The most frequent unanswered questions: (question trimmed, lowercased and with runs of
-    /// whitespace collapsed; times asked; last asked at), most frequent first, then most
-    /// recent.
+    /// whitespace collapsed; how many users asked it; last asked at), most frequent first,
+    /// then most recent.
     pub async fn top_unanswered(&self, limit: u32) -> Result<Vec<(String, i64, i64)>, StoreError> {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT question_key, COUNT(*) AS asked, MAX(created_at) AS last_at \
+                "SELECT question_key, COUNT(*) AS asked, MAX(last_at) AS last_at \
                  FROM unanswered GROUP BY question_key \
                  ORDER BY asked DESC, last_at DESC, question_key LIMIT $1",
             )

@@ -15,7 +15,7 @@
 mod db;
 mod rows;
 
-pub use db::Store;
+pub use db::{MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
 
 /// Which channel an identity belongs to: ids are never shared between channels, so a Telegram
 /// user id can never act as a WeChat user or the reverse.
@@ -170,6 +170,8 @@ pub struct Officer {
     /// chosen by anyone.
     pub granted_by: String,
     pub granted_at: i64,
+    /// The department residents see as the updater, instead of any id.
+    pub department: Option<String>,
 }
 
 /// A notification leased for sending by [`Store::claim_outbox`].

@@ -108,6 +108,7 @@ pub(super) struct OfficerRow {
     pub granted_by_user: String,
     pub granted_by_name: String,
     pub granted_at: i64,
+    pub department: Option<String>,
 }
 
 impl OfficerRow {
@@ -126,6 +127,7 @@ impl OfficerRow {
             user_id: self.user_id,
             granted_by,
             granted_at: self.granted_at,
+            department: self.department.filter(|d| !d.is_empty()),
         })
     }
 }

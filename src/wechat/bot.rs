@@ -60,7 +60,9 @@ impl CoreHandler {
             sender: Sender {
                 channel: CHANNEL,
                 user_id: openid.to_string(),
-                name: short_name(openid),
+                // WeChat tells a passive reply no names; residents never see an OpenID, so
+                // the core shows a granted officer's department or "工作人员".
+                name: String::new(),
                 lang: None,
             },
             chat_id: openid.to_string(),
@@ -140,10 +142,4 @@ fn fit(text: &str) -> String {
         "\n… (cut short: send /status and a task number for one task in full)"
     };
     fit_text(text, MAX_TEXT_BYTES, tail)
-}
-
-/// OpenIDs are long and meaningless; the audit trail shows a recognisable prefix.
-fn short_name(openid: &str) -> String {
-    let head: String = openid.chars().take(10).collect();
-    format!("微信用户 {head}")
 }
