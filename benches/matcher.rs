@@ -79,6 +79,7 @@ fn generated(real: &Knowledge, n: usize) -> Knowledge {
         entries,
         tasks: real.tasks.clone(),
         lexicon: real.lexicon.clone(),
+        period: real.period,
     }
 }
 

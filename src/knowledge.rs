@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::units::Unit;
+use crate::units::{Dimension, Unit};
 
 /// Text in both languages.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,24 +55,93 @@ pub struct Entry {
     pub task: Option<u32>,
 }
 
+/// What a figure measures, which decides what "reached" means and how far along a reading is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Work done so far, counted from zero towards the target (km renovated, sites built).
+    Cumulative,
+    /// A level to reach (每千人口托位数达到3.9个): a reading is where things stand, not a share
+    /// of work done.
+    Level,
+    /// A share or rate in percent (占比, 知晓率): a level between 0 and 100.
+    Share,
+    /// Done again every cycle (每学年至少开展1次): a count that starts afresh each cycle.
+    Recurring,
+}
+
+/// How a target is qualified in the official text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparator {
+    /// 以上, 不少于, 至少, 余, 达到: the target or more.
+    AtLeast,
+    /// 约: about the target.
+    About,
+    /// A plain figure: reach it.
+    Exactly,
+    /// 不超过, 以下: the target or less.
+    AtMost,
+}
+
+/// The cycle of a recurring metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cycle {
+    /// The calendar year.
+    Year,
+    /// The school year, from 1 September.
+    SchoolYear,
+}
+
 /// A numeric target of a task.
 #[derive(Debug, Clone)]
 pub struct Metric {
+    /// Stable id, unique in the base (`t19-buffer-length`): what a metric is, whatever its
+    /// position.
+    pub id: String,
     /// 1-based position within the task, as officers address it (`/update 19.9 3.2km`).
     pub number: u32,
     pub name: Bilingual,
+    pub kind: MetricKind,
+    pub comparator: Comparator,
     pub target: f64,
     pub unit: Unit,
+    /// For a part of a total (底质改良 within 水生态系统构建): the total's number in the task.
+    /// Parts are shown under their total and never counted beside it.
+    pub part_of: Option<u32>,
+    /// For [`MetricKind::Recurring`]: how often it starts afresh.
+    pub every: Option<Cycle>,
     pub keywords: Vec<String>,
+}
+
+/// What a goal without a figure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoalKind {
+    /// Something that gets done once (成立领导小组): not started, in progress, done.
+    Milestone,
+    /// Work that goes on (持续开展…, 加快推进…): active or not, never "done".
+    Ongoing,
+    /// A result to be judged (…得到明显改观): an officer's assessment.
+    Outcome,
 }
 
 /// A qualitative goal of a task, tracked by stage rather than by number.
 #[derive(Debug, Clone)]
 pub struct Milestone {
+    /// Stable id, unique in the base.
+    pub id: String,
     /// 1-based, numbered after the task's metrics.
     pub number: u32,
     pub name: Bilingual,
+    pub kind: GoalKind,
     pub keywords: Vec<String>,
+}
+
+/// The period a list reports on: its year, and the dates "behind" is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub year: i32,
+    pub start: chrono::NaiveDate,
+    /// The last day of the period (inclusive).
+    pub end: chrono::NaiveDate,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +185,7 @@ pub struct Knowledge {
     pub entries: Vec<Entry>,
     pub tasks: Vec<Task>,
     pub lexicon: Lexicon,
+    pub period: Period,
 }
 
 /// A mistake in `faq/`, located as precisely as the data allows.
@@ -173,6 +243,9 @@ struct RawEntry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TasksFile {
+    year: Option<i64>,
+    period_start: Option<String>,
+    period_end: Option<String>,
     #[serde(default)]
     task: Vec<RawTask>,
 }
@@ -204,10 +277,15 @@ struct RawTask {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMetric {
+    id: Option<String>,
     name_zh: Option<String>,
     name_en: Option<String>,
+    kind: Option<String>,
+    comparator: Option<String>,
     target: Option<f64>,
     unit: Option<String>,
+    part_of: Option<String>,
+    every: Option<String>,
     #[serde(default)]
     keywords: Vec<String>,
 }
@@ -215,8 +293,10 @@ struct RawMetric {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMilestone {
+    id: Option<String>,
     name_zh: Option<String>,
     name_en: Option<String>,
+    kind: Option<String>,
     #[serde(default)]
     keywords: Vec<String>,
 }
@@ -342,8 +422,10 @@ impl Knowledge {
             });
         }
 
+        let period = read_period(&tasks_path, &tasks)?;
         let mut task_list = Vec::new();
         let mut numbers = HashSet::new();
+        let mut item_ids = HashSet::new();
         for (i, raw) in tasks.task.into_iter().enumerate() {
             let at = Locator::new(&tasks_path, raw.id.clone(), i, "task");
             let id = at.id(raw.id.as_deref())?;
@@ -362,9 +444,71 @@ impl Knowledge {
             let text = at.bilingual("text", raw.text_zh, raw.text_en)?;
 
             let mut metrics = Vec::new();
+            let mut parts = Vec::new();
             for (m, rm) in raw.metric.into_iter().enumerate() {
                 let field = |f: &str| format!("metric[{}].{f}", m + 1);
+                let item_id = at.item_id(&field("id"), rm.id.as_deref(), &mut item_ids)?;
                 let name = at.bilingual(&field("name"), rm.name_zh, rm.name_en)?;
+                let kind = match rm.kind.as_deref().map(str::trim) {
+                    Some("cumulative") => MetricKind::Cumulative,
+                    Some("level") => MetricKind::Level,
+                    Some("share") => MetricKind::Share,
+                    Some("recurring") => MetricKind::Recurring,
+                    Some(other) => {
+                        return Err(at.err(
+                            &field("kind"),
+                            format!(
+                                "unknown kind `{other}` for a metric (cumulative, level, share or recurring; goals without a figure are [[task.milestone]])"
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(at.err(
+                            &field("kind"),
+                            "missing: cumulative, level, share or recurring",
+                        ));
+                    }
+                };
+                let comparator = match rm.comparator.as_deref().map(str::trim) {
+                    Some("at_least") => Comparator::AtLeast,
+                    Some("about") => Comparator::About,
+                    Some("exactly") => Comparator::Exactly,
+                    Some("at_most") => Comparator::AtMost,
+                    Some(other) => {
+                        return Err(at.err(
+                            &field("comparator"),
+                            format!(
+                                "unknown comparator `{other}` (at_least, about, exactly or at_most)"
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(at.err(
+                            &field("comparator"),
+                            "missing: at_least (以上/不少于/达到), about (约), exactly or at_most",
+                        ));
+                    }
+                };
+                let every = match (kind, rm.every.as_deref().map(str::trim)) {
+                    (MetricKind::Recurring, Some("year")) => Some(Cycle::Year),
+                    (MetricKind::Recurring, Some("school_year")) => Some(Cycle::SchoolYear),
+                    (MetricKind::Recurring, Some(other)) => {
+                        return Err(at.err(
+                            &field("every"),
+                            format!("unknown cycle `{other}` (year or school_year)"),
+                        ));
+                    }
+                    (MetricKind::Recurring, None) => {
+                        return Err(at.err(
+                            &field("every"),
+                            "missing: a recurring metric says how often (year or school_year)",
+                        ));
+                    }
+                    (_, Some(_)) => {
+                        return Err(at.err(&field("every"), "only a recurring metric has a cycle"));
+                    }
+                    (_, None) => None,
+                };
                 let unit = match rm.unit.as_deref().map(str::trim) {
                     None | Some("") => {
                         return Err(at.err(&field("unit"), "missing: a target needs a unit"));
@@ -387,20 +531,90 @@ impl Knowledge {
                     }
                     None => return Err(at.err(&field("target"), "missing")),
                 };
+                if kind == MetricKind::Share
+                    && (unit.dimension != Dimension::Percent || target > 100.0)
+                {
+                    return Err(at.err(&field("unit"), "a share is in % and at most 100"));
+                }
+                if let Some(total) = rm.part_of.as_deref().map(str::trim) {
+                    parts.push((m, total.to_string()));
+                }
                 metrics.push(Metric {
+                    id: item_id,
                     number: m as u32 + 1,
                     name,
+                    kind,
+                    comparator,
                     target,
                     unit,
+                    part_of: None,
+                    every,
                     keywords: at.list(&field("keywords"), rm.keywords)?,
                 });
+            }
+            // A part names its total by id: a metric of the same task and dimension that is
+            // not itself a part, so the same work is never counted twice.
+            for (m, total) in parts {
+                let field = format!("metric[{}].part_of", m + 1);
+                let Some(t) = metrics.iter().position(|x| x.id == total) else {
+                    return Err(at.err(
+                        &field,
+                        format!("no metric of this task has the id `{total}`"),
+                    ));
+                };
+                if t == m {
+                    return Err(at.err(&field, "a metric cannot be part of itself"));
+                }
+                if !metrics[m].unit.fits(metrics[t].unit) {
+                    return Err(at.err(
+                        &field,
+                        format!(
+                            "`{total}` is measured in {}, not {}",
+                            metrics[t].unit, metrics[m].unit
+                        ),
+                    ));
+                }
+                metrics[m].part_of = Some(metrics[t].number);
+            }
+            for m in &metrics {
+                if let Some(total) = m.part_of
+                    && metrics
+                        .iter()
+                        .any(|x| x.number == total && x.part_of.is_some())
+                {
+                    return Err(at.err(
+                        &format!("metric[{}].part_of", m.number),
+                        "its total is itself a part: name the outermost total",
+                    ));
+                }
             }
             let mut milestones = Vec::new();
             for (k, rm) in raw.milestone.into_iter().enumerate() {
                 let field = |f: &str| format!("milestone[{}].{f}", k + 1);
+                let item_id = at.item_id(&field("id"), rm.id.as_deref(), &mut item_ids)?;
+                let kind = match rm.kind.as_deref().map(str::trim) {
+                    Some("milestone") => GoalKind::Milestone,
+                    Some("ongoing") => GoalKind::Ongoing,
+                    Some("outcome") => GoalKind::Outcome,
+                    Some(other) => {
+                        return Err(at.err(
+                            &field("kind"),
+                            format!(
+                                "unknown kind `{other}` for a goal (milestone, ongoing or outcome; figures are [[task.metric]])"
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(
+                            at.err(&field("kind"), "missing: milestone, ongoing or outcome")
+                        );
+                    }
+                };
                 milestones.push(Milestone {
+                    id: item_id,
                     number: (metrics.len() + k) as u32 + 1,
                     name: at.bilingual(&field("name"), rm.name_zh, rm.name_en)?,
+                    kind,
                     keywords: at.list(&field("keywords"), rm.keywords)?,
                 });
             }
@@ -506,6 +720,17 @@ impl Knowledge {
                 intent_procedure,
                 unstemmed,
             },
+            period,
+        })
+    }
+
+    /// Every metric and milestone id, with its task: what the store's records are about.
+    pub fn item_ids(&self) -> impl Iterator<Item = (&Task, &str)> {
+        self.tasks.iter().flat_map(|t| {
+            t.metrics
+                .iter()
+                .map(move |m| (t, m.id.as_str()))
+                .chain(t.milestones.iter().map(move |m| (t, m.id.as_str())))
         })
     }
 
@@ -520,6 +745,37 @@ impl Knowledge {
     pub fn task_by_id(&self, id: &str) -> Option<&Task> {
         self.tasks.iter().find(|t| t.id == id)
     }
+}
+
+/// The list's year and reporting period from the top of `tasks.toml`.
+fn read_period(path: &Path, file: &TasksFile) -> Result<Period, KnowledgeError> {
+    let err = |field: &str, message: String| KnowledgeError {
+        file: path.to_path_buf(),
+        entry: None,
+        field: Some(field.to_string()),
+        message,
+    };
+    let year = match file.year {
+        Some(y) if (2000..=2100).contains(&y) => y as i32,
+        Some(y) => return Err(err("year", format!("`{y}` is not a plausible year"))),
+        None => {
+            return Err(err(
+                "year",
+                "missing: the year of the list, e.g. year = 2024".into(),
+            ));
+        }
+    };
+    let date = |field: &str, value: &Option<String>| match value.as_deref().map(str::trim) {
+        Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map_err(|_| err(field, format!("`{v}` is not a date written YYYY-MM-DD"))),
+        None => Err(err(field, "missing: a date written \"YYYY-MM-DD\"".into())),
+    };
+    let start = date("period_start", &file.period_start)?;
+    let end = date("period_end", &file.period_end)?;
+    if end <= start {
+        return Err(err("period_end", "must come after period_start".into()));
+    }
+    Ok(Period { year, start, end })
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(
@@ -579,6 +835,35 @@ impl<'a> Locator<'a> {
                 "id",
                 format!("`{id}` may use only lower-case letters, digits, `_` and `-`"),
             ));
+        }
+        Ok(id.to_string())
+    }
+
+    /// A metric's or milestone's id: well formed and unique across the base.
+    fn item_id(
+        &self,
+        field: &str,
+        id: Option<&str>,
+        seen: &mut HashSet<String>,
+    ) -> Result<String, KnowledgeError> {
+        let id = id.map(str::trim).unwrap_or_default();
+        if id.is_empty() {
+            return Err(self.err(
+                field,
+                "missing: every metric and milestone needs a stable id, e.g. `t14-water-pipes`",
+            ));
+        }
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(self.err(
+                field,
+                format!("`{id}` may use only lower-case letters, digits and `-`"),
+            ));
+        }
+        if !seen.insert(id.to_string()) {
+            return Err(self.err(field, format!("duplicate id `{id}`")));
         }
         Ok(id.to_string())
     }

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use minsheng::Lang;
-use minsheng::knowledge::{Bilingual, Metric, Milestone, Task};
+use minsheng::knowledge::{Bilingual, Comparator, GoalKind, Metric, MetricKind, Milestone, Task};
 use minsheng::store::{
     Actor, AuditKind, Change, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Stage, Store,
     StoreError, UndoOutcome,
@@ -59,9 +59,14 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
             title: bi("养老服务", "Elderly care"),
             text: bi("……", "…"),
             metrics: vec![Metric {
+                id: "t5-care-stations".into(),
                 number: 1,
                 name: bi("养老服务站", "Care stations"),
                 target: 12.0,
+                kind: MetricKind::Cumulative,
+                comparator: Comparator::Exactly,
+                part_of: None,
+                every: None,
                 unit: sites,
                 keywords: vec![],
             }],
@@ -74,21 +79,33 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
             text: bi("……", "…"),
             metrics: vec![
                 Metric {
+                    id: "t19-roads".into(),
                     number: 1,
                     name: bi("新建道路", road_name_en),
                     target: road_target,
+                    kind: MetricKind::Cumulative,
+                    comparator: Comparator::Exactly,
+                    part_of: None,
+                    every: None,
                     unit: km,
                     keywords: vec![],
                 },
                 Metric {
+                    id: "t19-parking".into(),
                     number: 2,
                     name: bi("停车位", "Parking sites"),
                     target: 8.0,
+                    kind: MetricKind::Cumulative,
+                    comparator: Comparator::Exactly,
+                    part_of: None,
+                    every: None,
                     unit: sites,
                     keywords: vec![],
                 },
             ],
             milestones: vec![Milestone {
+                id: "m-acceptance".into(),
+                kind: GoalKind::Milestone,
                 number: 3,
                 name: bi("完成验收", "Acceptance"),
                 keywords: vec![],
