@@ -119,6 +119,9 @@ answer_en = "Answer"
 "#;
 
 const TASKS: &str = r#"
+year = 2024
+period_start = "2024-01-01"
+period_end = "2024-12-31"
 [[task]]
 id = "task1"
 number = 1
@@ -127,10 +130,27 @@ title_en = "Water pipes"
 text_zh = "完成改造20公里。"
 text_en = "Renovate 20 km."
 [[task.metric]]
+id = "t1-length"
 name_zh = "长度"
 name_en = "Length"
+kind = "cumulative"
+comparator = "exactly"
 target = 20
 unit = "公里"
+[[task.metric]]
+id = "t1-part"
+name_zh = "其中一段"
+name_en = "One stretch"
+kind = "cumulative"
+comparator = "about"
+part_of = "t1-length"
+target = 5
+unit = "公里"
+[[task.milestone]]
+id = "t1-acceptance"
+name_zh = "验收"
+name_en = "Acceptance"
+kind = "milestone"
 "#;
 
 fn load(policy: &str, tasks: &str, synonyms: &str) -> Result<Knowledge, KnowledgeError> {
@@ -154,6 +174,216 @@ fn a_minimal_base_loads() {
     let k = load(POLICY, TASKS, "").expect("valid");
     assert_eq!(k.entries.len(), 2);
     assert_eq!(k.tasks[0].metrics[0].unit.symbol, "公里");
+    assert_eq!(k.tasks[0].metrics[1].part_of, Some(1));
+    assert_eq!(k.period.year, 2024);
+}
+
+/// Each mistake in the progress model's fields names its entry and field.
+#[test]
+fn kinds_comparators_parts_and_periods_are_validated() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "kind = \"cumulative\"",
+            "kind = \"running\"",
+            "metric[1].kind",
+            "unknown kind `running`",
+        ),
+        ("kind = \"cumulative\"\n", "", "metric[1].kind", "missing"),
+        (
+            "comparator = \"exactly\"",
+            "comparator = \"roughly\"",
+            "metric[1].comparator",
+            "unknown comparator",
+        ),
+        (
+            "part_of = \"t1-length\"",
+            "part_of = \"t1-nothing\"",
+            "metric[2].part_of",
+            "no metric of this task has the id `t1-nothing`",
+        ),
+        (
+            "part_of = \"t1-length\"",
+            "part_of = \"t1-part\"",
+            "metric[2].part_of",
+            "part of itself",
+        ),
+        (
+            "kind = \"milestone\"",
+            "kind = \"cumulative\"",
+            "milestone[1].kind",
+            "unknown kind `cumulative` for a goal",
+        ),
+        (
+            "id = \"t1-part\"",
+            "id = \"t1-length\"",
+            "metric[2].id",
+            "duplicate id `t1-length`",
+        ),
+        (
+            "id = \"t1-acceptance\"\n",
+            "",
+            "milestone[1].id",
+            "stable id",
+        ),
+        (
+            "kind = \"cumulative\"\ncomparator = \"exactly\"",
+            "kind = \"recurring\"\ncomparator = \"exactly\"",
+            "metric[1].every",
+            "how often",
+        ),
+        (
+            "kind = \"cumulative\"\ncomparator = \"exactly\"",
+            "kind = \"share\"\ncomparator = \"exactly\"",
+            "metric[1].unit",
+            "a share is in %",
+        ),
+    ];
+    for (from, to, field, says) in cases {
+        let t = TASKS.replacen(from, to, 1);
+        assert_ne!(t, TASKS, "{from}");
+        let msg = located(
+            load(POLICY, &t, "").unwrap_err(),
+            "tasks.toml",
+            "task1",
+            field,
+        );
+        assert!(msg.contains(says), "{from} -> {to}: {msg}");
+    }
+    // A part's total must measure the same thing.
+    let t = TASKS.replacen(
+        "target = 5\nunit = \"公里\"",
+        "target = 5\nunit = \"处\"",
+        1,
+    );
+    let msg = located(
+        load(POLICY, &t, "").unwrap_err(),
+        "tasks.toml",
+        "task1",
+        "metric[2].part_of",
+    );
+    assert!(msg.contains("measured in 公里"), "{msg}");
+    for (from, to, field) in [
+        ("year = 2024\n", "", "year"),
+        (
+            "period_start = \"2024-01-01\"",
+            "period_start = \"2024-13-01\"",
+            "period_start",
+        ),
+        (
+            "period_end = \"2024-12-31\"",
+            "period_end = \"2023-12-31\"",
+            "period_end",
+        ),
+    ] {
+        let err = load(POLICY, &TASKS.replacen(from, to, 1), "").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some(field), "{err}");
+    }
+}
+
+/// The qualifier of every figure in the official text is the comparator of its metric:
+/// 以上/不少于/至少/达到/余 are "at least", 约 is "about", a bare figure is "exactly".
+#[test]
+fn every_qualifier_in_the_source_is_a_comparator() {
+    use minsheng::knowledge::Comparator;
+    let k = real();
+    let mut checked = 0;
+    for t in &k.tasks {
+        let text: Vec<char> = t.text.zh.chars().collect();
+        let before =
+            |i: usize, n: usize| -> String { text[i.saturating_sub(n)..i].iter().collect() };
+        let mut found: Vec<(f64, Comparator)> = Vec::new();
+        let mut i = 0;
+        while i < text.len() {
+            if !text[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < text.len() && (text[i].is_ascii_digit() || text[i] == '.') {
+                i += 1;
+            }
+            let figure: String = text[start..i].iter().collect();
+            if text.get(i) == Some(&'年') {
+                continue;
+            }
+            let after: String = text[i..(i + 8).min(text.len())].iter().collect();
+            // The unit ends at the first punctuation; 以上 follows it.
+            let after = after
+                .split([',', '、', '。', ';', '，'])
+                .next()
+                .unwrap_or("")
+                .to_string();
+            // The clause before the figure, back to the last punctuation.
+            let lead = before(start, start);
+            let lead = lead
+                .rsplit([',', '、', '。', ';', '，'])
+                .next()
+                .unwrap_or("");
+            let comparator = if lead.ends_with('约') {
+                Comparator::About
+            } else if lead.contains("不少于")
+                || lead.contains("至少")
+                || lead.ends_with("达到")
+                || after.starts_with('余')
+                || after.contains("以上")
+            {
+                Comparator::AtLeast
+            } else {
+                Comparator::Exactly
+            };
+            found.push((figure.parse().expect("a number"), comparator));
+        }
+        for m in &t.metrics {
+            let at: Vec<Comparator> = found
+                .iter()
+                .filter(|(v, _)| (v - m.target).abs() < 1e-9)
+                .map(|(_, c)| *c)
+                .collect();
+            assert!(
+                at.contains(&m.comparator),
+                "{}: the text qualifies {} as {at:?}, faq says {:?}",
+                m.id,
+                m.target,
+                m.comparator
+            );
+            checked += 1;
+        }
+        // And no qualified figure is left without a metric that says so.
+        for (v, c) in &found {
+            assert!(
+                t.metrics
+                    .iter()
+                    .any(|m| (m.target - v).abs() < 1e-9 && m.comparator == *c),
+                "task{}: {v} is {c:?} in the text but no metric says so",
+                t.number
+            );
+        }
+    }
+    assert_eq!(checked, 45);
+    // Goals worded as going on (持续…, 加快推进…) are ongoing; results to judge are outcomes.
+    use minsheng::knowledge::GoalKind;
+    for g in k.tasks.iter().flat_map(|t| &t.milestones) {
+        let name = &g.name.zh;
+        if name.starts_with("持续") || name.starts_with("加快推进") {
+            assert_eq!(g.kind, GoalKind::Ongoing, "{}", g.id);
+        }
+        if name.contains("明显改观") {
+            assert_eq!(g.kind, GoalKind::Outcome, "{}", g.id);
+        }
+    }
+    let m = |id: &str| {
+        k.tasks
+            .iter()
+            .flat_map(|t| &t.metrics)
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    assert_eq!(m("t16-instruments").comparator, Comparator::AtLeast); // 860余台
+    assert_eq!(m("t12-lecturers").comparator, Comparator::AtLeast); // 10人以上
+    assert_eq!(m("t19-sediment").comparator, Comparator::About); // 约8.36万平方米
+    assert_eq!(m("t19-water-ecosystem").comparator, Comparator::Exactly); // 共计9.3万平方米
+    assert_eq!(m("t19-sediment").part_of, Some(1));
+    assert_eq!(m("t19-hard-revetment").part_of, Some(7));
 }
 
 #[test]
