@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use minsheng::knowledge::Knowledge;
-use minsheng::progress::{self, Quantity, TaskRef, UpdateError};
+use minsheng::progress::{self, NumberProblem, Quantity, TaskRef, UpdateError};
 use minsheng::units::Unit;
 use proptest::prelude::*;
 
@@ -124,6 +124,9 @@ fn update_arguments_over_the_catalogue() {
     assert!(matches!(plan("21 5km"), Err(UpdateError::UnknownTask(_))));
     assert!(matches!(
         plan("14 1e5km"),
-        Err(UpdateError::UnknownUnit { .. })
+        Err(UpdateError::Malformed {
+            problem: NumberProblem::Exponent,
+            ..
+        })
     ));
 }
