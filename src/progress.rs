@@ -287,6 +287,31 @@ fn unit_as_typed(s: &str) -> &str {
     &t[..t.len() - after.len()]
 }
 
+/// The length of the number-like run at the start of `s`, malformed or not: digits, points,
+/// separators, an exponent (`1e3`) or a hex form (`0x1f`).
+fn loose_number_len(s: &str) -> usize {
+    let mut hex = false;
+    let mut prev = None;
+    for (i, c) in s.char_indices() {
+        let next = &s[i + c.len_utf8()..];
+        let part = match c {
+            '0'..='9' | '.' | ',' | '，' | '_' | '\'' | '’' => true,
+            'e' | 'E' => starts_with_digit(next.trim_start_matches(['+', '-'])),
+            '+' | '-' => matches!(prev, Some('e' | 'E')),
+            'x' | 'X' => {
+                hex = prev == Some('0');
+                hex
+            }
+            _ => hex && c.is_ascii_hexdigit(),
+        };
+        if !part {
+            return i;
+        }
+        prev = Some(c);
+    }
+    s.len()
+}
+
 /// Whether `text` begins with something read as a quantity: numbers (even malformed ones)
 /// up to a known unit or the end. Such a note is a second value (`1km 500m`, `12 公里 3 米`,
 /// `1 300`), not a remark like `2024年底完工` or `西永片区 3 处完工`.
@@ -294,10 +319,7 @@ fn begins_with_quantity(text: &str) -> bool {
     let mut s = text.trim_start();
     loop {
         s = s.trim_start_matches(['-', '+']);
-        let end = s
-            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | ',' | '，' | '_')))
-            .unwrap_or(s.len());
-        let (number, rest) = s.split_at(end);
+        let (number, rest) = s.split_at(loose_number_len(s));
         if !number.contains(|c: char| c.is_ascii_digit()) {
             return false;
         }

@@ -496,14 +496,14 @@ impl Core {
             } => {
                 let (zh, en) = match problem {
                     NumberProblem::Comma => (
-                        "数值里不能有逗号（千位分隔符或小数逗号），请不加分隔符、小数用点",
+                        "数值里不能有逗号（千位分隔符或小数逗号）",
                         "a number cannot contain a comma (thousands separator or decimal comma): no separators, and a point for decimals",
                     ),
                     NumberProblem::Separator => {
                         ("数值里不能有分隔符", "a number cannot contain separators")
                     }
                     NumberProblem::Exponent => (
-                        "数值不能用科学计数法（e），请写出完整的数字",
+                        "数值不能用科学计数法（e）",
                         "a number cannot have an exponent (e): write it out in full",
                     ),
                     NumberProblem::Hex => (
