@@ -546,10 +546,10 @@ impl Core {
             UpdateError::TwoQuantities { text, .. } => tr(
                 lang,
                 format!(
-                    "“{text}”：这是两个数值，请只写一个数值，例如 1.5km（而不是 1km 500m）。备注写在数值后面、用空格隔开，不能以数值开头。{nothing}\n{example}"
+                    "“{text}”：这是两个数值，请只写一个数值，例如 1.5km（而不是 1km 500m）。备注写在数值后面、用空格隔开，不能以数值和单位开头。{nothing}\n{example}"
                 ),
                 format!(
-                    "\"{text}\": that is two quantities; give one value, e.g. 1.5km (not 1km 500m). A note follows the value after a space and cannot begin with a number. {nothing}\n{example}"
+                    "\"{text}\": that is two quantities; give one value, e.g. 1.5km (not 1km 500m). A note follows the value after a space and cannot begin with a quantity. {nothing}\n{example}"
                 ),
             ),
             UpdateError::UnitMismatch { task, unit } => tr(
