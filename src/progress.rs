@@ -23,6 +23,31 @@ pub struct Quantity {
     pub unit: Option<Unit>,
 }
 
+/// At most this many significant digits: every decimal number that short reads as a distinct
+/// `f64` and prints back unchanged, so the stored value is exactly the number typed.
+pub const MAX_SIGNIFICANT_DIGITS: usize = 15;
+
+/// What is wrong with a number that is not in the one accepted form (`12.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberProblem {
+    /// `1,5km`, `1,300个`: a decimal comma or a thousands separator; they cannot be told apart.
+    Comma,
+    /// `2_500m`, `2'500m`.
+    Separator,
+    /// `1e3km`.
+    Exponent,
+    /// `0x10km`.
+    Hex,
+    /// `.5km`.
+    LeadingPoint,
+    /// `5.km`.
+    TrailingPoint,
+    /// `12.5.3km`.
+    SecondPoint,
+    /// More than [`MAX_SIGNIFICANT_DIGITS`].
+    TooManyDigits,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuantityError {
     #[error("not a number")]
@@ -31,14 +56,29 @@ pub enum QuantityError {
     Negative,
     #[error("unknown unit `{0}`")]
     UnknownUnit(String),
+    /// `example` is the accepted form of what was typed, where one can be told (`1300个`).
+    #[error("malformed number ({problem:?}); write e.g. {example}")]
+    Malformed {
+        problem: NumberProblem,
+        example: String,
+    },
+    /// Text right after the quantity, without a space (`12.5km西永`).
+    #[error("`{rest}` is glued to `{quantity}`")]
+    Glued { quantity: String, rest: String },
 }
 
+/// The accepted form, for messages where nothing better can be derived from the input.
+pub const EXAMPLE_VALUE: &str = "12.5km";
+
 impl Quantity {
-    /// Parses `12.5km`, `12.5 公里`, `1.5万平方米`, `3万人次`, `35%`, `1,300个`, `860`
-    /// (full-width forms too). Returns the quantity and the text after it.
+    /// Parses `12.5km`, `12.5 公里`, `1.5万平方米`, `3万人次`, `35%`, `860`. Returns the
+    /// quantity and the text after it, which is empty or begins with whitespace. Full-width
+    /// forms are folded by the caller ([`parse_update`]).
     ///
-    /// Only plain decimal digits are numbers: `NaN`, `inf` and exponents are refused, so a
-    /// value can never be non-finite.
+    /// A value is one number (ASCII digits, at most one decimal point with digits on both
+    /// sides, at most [`MAX_SIGNIFICANT_DIGITS`]) and an optional unit. Commas, separators,
+    /// exponents, hex, stray points and text glued on are refused rather than read as some
+    /// other number, and `NaN` or `inf` are not numbers, so a value is always finite.
     pub fn parse_prefix(text: &str) -> Result<(Quantity, &str), QuantityError> {
         let s = text.trim_start();
         let negative = s.starts_with(['-', '−', '－']);
@@ -47,53 +87,48 @@ impl Quantity {
         } else {
             s.trim_start_matches('+')
         };
-        let (digits, rest) = split_number(body);
-        if digits.is_empty() {
-            return Err(QuantityError::NotANumber);
-        }
-        let value: f64 = digits.parse().map_err(|_| QuantityError::NotANumber)?;
-        if !value.is_finite() {
-            return Err(QuantityError::NotANumber);
-        }
+        let (value, rest) = read_number(body).map_err(|problem| match problem {
+            Some(problem) => QuantityError::Malformed {
+                problem,
+                example: accepted_form(problem, body),
+            },
+            None => QuantityError::NotANumber,
+        })?;
         if negative && value != 0.0 {
             return Err(QuantityError::Negative);
         }
         // A lone 万 multiplies (3万人次), unless it begins a unit of its own (万平方米).
         let after_space = rest.trim_start();
         let (value, after_wan) = match after_space.strip_prefix('万') {
-            Some(tail) if Unit::parse_prefix(after_space).is_none() => (value * 10_000.0, tail),
+            Some(tail) if unit_prefix(after_space).is_none() => (shift(value, 4), tail),
             _ => (value, rest),
         };
-        let trimmed = after_wan.trim_start();
-        if let Some((unit, tail)) = Unit::parse_prefix(trimmed) {
-            // `12.5 m` is metres but `12.5 monitors` is a number followed by a note.
-            let ends_word = tail
-                .chars()
-                .next()
-                .is_none_or(|c| !(c.is_ascii_alphanumeric()) || !unit_is_ascii(trimmed, tail));
-            if ends_word {
-                return Ok((
-                    Quantity {
-                        value,
-                        unit: Some(unit),
-                    },
-                    tail,
-                ));
+        let typed = |tail: &str| s[..s.len() - tail.len()].to_string();
+        let glued = |tail: &str| QuantityError::Glued {
+            quantity: typed(tail),
+            rest: tail.to_string(),
+        };
+        if let Some((unit, tail)) = unit_prefix(after_wan.trim_start()) {
+            // Only what follows after a space is a note: `12.5km西永` is refused, not split.
+            if !tail.is_empty() && !tail.starts_with(char::is_whitespace) {
+                return Err(glued(tail));
             }
+            let unit = Some(unit);
+            return Ok((Quantity { value, unit }, tail));
         }
-        // A word glued to the number that is no unit we know: `5kg`, `5斤`.
-        let glued: String = after_wan
+        if after_wan.is_empty() || after_wan.starts_with(char::is_whitespace) {
+            return Ok((Quantity { value, unit: None }, after_wan));
+        }
+        // Letters glued to the number are a unit we do not know (`5kg`, `5斤`); a longer
+        // Chinese run is more likely a note missing its space.
+        let word: String = after_wan
             .chars()
-            .take_while(|c| c.is_alphabetic() && !c.is_whitespace())
+            .take_while(|c| c.is_alphabetic())
             .collect();
-        if !glued.is_empty() && !after_wan.starts_with(char::is_whitespace) {
-            let unknown = glued.chars().take(8).collect();
-            // Chinese runs on into the note without a space; only ASCII letters are a unit.
-            if glued.chars().all(|c| c.is_ascii_alphabetic()) || glued.chars().count() <= 2 {
-                return Err(QuantityError::UnknownUnit(unknown));
-            }
+        if !word.is_empty() && (word.is_ascii() || word.chars().count() <= 2) {
+            return Err(QuantityError::UnknownUnit(word.chars().take(8).collect()));
         }
-        Ok((Quantity { value, unit: None }, after_wan))
+        Err(glued(after_wan))
     }
 
     /// The whole of `text` as one quantity (nothing after it).
@@ -118,30 +153,185 @@ impl fmt::Display for Quantity {
     }
 }
 
-fn unit_is_ascii(with_unit: &str, tail: &str) -> bool {
-    with_unit[..with_unit.len() - tail.len()].is_ascii()
+/// The longest known unit at the start of `s`; an ASCII spelling must end its word, so
+/// `12.5 m` is metres but `12 monitors` is a number followed by a note.
+fn unit_prefix(s: &str) -> Option<(Unit, &str)> {
+    let (unit, tail) = Unit::parse_prefix(s)?;
+    let ascii = s[..s.len() - tail.len()].is_ascii();
+    let ends_word = tail
+        .chars()
+        .next()
+        .is_none_or(|c| !ascii || !c.is_ascii_alphanumeric());
+    ends_word.then_some((unit, tail))
 }
 
-/// Splits off a decimal number (digits, one point, thousands commas between digits).
-fn split_number(s: &str) -> (String, &str) {
-    let mut digits = String::new();
-    let mut seen_point = false;
-    let mut end = 0;
-    let bytes = s.as_bytes();
-    for (i, c) in s.char_indices() {
-        let next_is_digit = bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
-        match c {
-            '0'..='9' => digits.push(c),
-            '.' if !seen_point && !digits.is_empty() && next_is_digit => {
-                seen_point = true;
-                digits.push('.');
-            }
-            ',' if !digits.is_empty() && !seen_point && next_is_digit => {}
-            _ => break,
-        }
-        end = i + c.len_utf8();
+/// `value × 10^places`, by moving the decimal point rather than multiplying in binary.
+fn shift(value: f64, places: i32) -> f64 {
+    if places == 0 {
+        return value;
     }
-    (digits, &s[end..])
+    // A finite f64 prints as the shortest decimal that reads back as itself; for numbers of
+    // at most 15 significant digits that is the number as typed.
+    format!("{value}e{places}")
+        .parse()
+        .unwrap_or(value * 10f64.powi(places))
+}
+
+/// Reads the number at the start of `s` (after any sign) in the one accepted form; returns
+/// its value and the text after its digits, or what is wrong (`None`: no number at all).
+fn read_number(s: &str) -> Result<(f64, &str), Option<NumberProblem>> {
+    let digits_end = |t: &str| t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let int = &s[..digits_end(s)];
+    let mut rest = &s[int.len()..];
+    if int.is_empty() {
+        let leading_point = rest.strip_prefix('.').is_some_and(starts_with_digit);
+        return Err(leading_point.then_some(NumberProblem::LeadingPoint));
+    }
+    if int == "0"
+        && rest
+            .strip_prefix(['x', 'X'])
+            .is_some_and(|t| t.starts_with(|c: char| c.is_ascii_hexdigit()))
+    {
+        return Err(Some(NumberProblem::Hex));
+    }
+    let mut frac = "";
+    if let Some(after) = rest.strip_prefix('.') {
+        frac = &after[..digits_end(after)];
+        if frac.is_empty() {
+            return Err(Some(NumberProblem::TrailingPoint));
+        }
+        rest = &after[frac.len()..];
+        if rest.starts_with('.') {
+            return Err(Some(NumberProblem::SecondPoint));
+        }
+    }
+    // A separator or an exponent directly between digits: never the start of a unit or note.
+    let mut chars = rest.chars();
+    let next = chars.next();
+    let after = chars.as_str();
+    let problem = match next {
+        Some(',' | '，') if starts_with_digit(after) => Some(NumberProblem::Comma),
+        Some('_' | '\'' | '’') if starts_with_digit(after) => Some(NumberProblem::Separator),
+        Some('e' | 'E') if starts_with_digit(after.trim_start_matches(['+', '-'])) => {
+            Some(NumberProblem::Exponent)
+        }
+        _ => None,
+    };
+    if problem.is_some() {
+        return Err(problem);
+    }
+    let significant = match int.trim_start_matches('0') {
+        "" => frac.trim_matches('0').len(),
+        whole => whole.len() + frac.trim_end_matches('0').len(),
+    };
+    if significant > MAX_SIGNIFICANT_DIGITS {
+        return Err(Some(NumberProblem::TooManyDigits));
+    }
+    let number = if frac.is_empty() {
+        int.to_string()
+    } else {
+        format!("{int}.{frac}")
+    };
+    let value: f64 = number.parse().map_err(|_| None)?;
+    Ok((value, rest))
+}
+
+fn starts_with_digit(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// What the officer should have typed instead of `s`, where it can be told: `1300个` for
+/// `1,300个`, `1.5km` for `1,5km`, `2500m` for `2_500m`, `0.5km` for `.5km`, `5km` for `5.km`.
+fn accepted_form(problem: NumberProblem, s: &str) -> String {
+    let number_end = s
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | ',' | '，' | '_' | '\'' | '’')))
+        .unwrap_or(s.len());
+    let (number, rest) = s.split_at(number_end);
+    let unit = unit_as_typed(rest);
+    let number = number.replace('，', ",");
+    let fixed = match problem {
+        NumberProblem::Comma => {
+            let (whole, frac) = number.split_once('.').unwrap_or((&number, ""));
+            let groups: Vec<&str> = whole.split(',').collect();
+            let thousands = groups.iter().skip(1).all(|g| g.len() == 3) && !groups[0].is_empty();
+            if thousands && !frac.contains(',') {
+                Some(number.replace(',', ""))
+            } else if groups.len() == 2 && !number.contains('.') {
+                Some(number.replace(',', "."))
+            } else {
+                None
+            }
+        }
+        NumberProblem::Separator => Some(number.replace(['_', '\'', '’'], "")),
+        NumberProblem::LeadingPoint => Some(format!("0{number}")),
+        NumberProblem::TrailingPoint => Some(number.trim_end_matches('.').to_string()),
+        _ => None,
+    };
+    match fixed {
+        // Only a form that is itself accepted; otherwise the general example.
+        Some(n) if read_number(&n).is_ok_and(|(_, rest)| rest.is_empty()) => format!("{n}{unit}"),
+        _ => EXAMPLE_VALUE.to_string(),
+    }
+}
+
+/// The unit (with a 万 before it) at the start of `s` as typed, or nothing.
+fn unit_as_typed(s: &str) -> &str {
+    let t = s.trim_start();
+    let after = match unit_prefix(t) {
+        Some((_, tail)) => tail,
+        None => match t.strip_prefix('万').and_then(unit_prefix) {
+            Some((_, tail)) => tail,
+            None => return "",
+        },
+    };
+    &t[..t.len() - after.len()]
+}
+
+/// The length of the number-like run at the start of `s`, malformed or not: digits, points,
+/// separators, an exponent (`1e3`) or a hex form (`0x1f`).
+fn loose_number_len(s: &str) -> usize {
+    let mut hex = false;
+    let mut prev = None;
+    for (i, c) in s.char_indices() {
+        let next = &s[i + c.len_utf8()..];
+        let part = match c {
+            '0'..='9' | '.' | ',' | '，' | '_' | '\'' | '’' => true,
+            'e' | 'E' => starts_with_digit(next.trim_start_matches(['+', '-'])),
+            '+' | '-' => matches!(prev, Some('e' | 'E')),
+            'x' | 'X' => {
+                hex = prev == Some('0');
+                hex
+            }
+            _ => hex && c.is_ascii_hexdigit(),
+        };
+        if !part {
+            return i;
+        }
+        prev = Some(c);
+    }
+    s.len()
+}
+
+/// Whether `text` begins with something read as a quantity: numbers (even malformed ones)
+/// up to a known unit or the end. Such a note is a second value (`1km 500m`, `12 公里 3 米`,
+/// `1 300`), not a remark like `2024年底完工` or `西永片区 3 处完工`.
+fn begins_with_quantity(text: &str) -> bool {
+    let mut s = text.trim_start();
+    loop {
+        s = s.trim_start_matches(['-', '+']);
+        let (number, rest) = s.split_at(loose_number_len(s));
+        if !number.contains(|c: char| c.is_ascii_digit()) {
+            return false;
+        }
+        if rest.trim().is_empty() || !unit_as_typed(rest).is_empty() {
+            return true;
+        }
+        // `1 2 5km`: numbers in a row, as when digits were grouped with spaces.
+        if !rest.starts_with(char::is_whitespace) {
+            return false;
+        }
+        s = rest.trim_start();
+    }
 }
 
 /// A number without trailing zeros: 20, 12.5, 2.27.
@@ -363,6 +553,25 @@ pub enum UpdateError {
         task: u32,
         unit: String,
     },
+    /// The value is not in the accepted form (`12.5km`). `text` is the word as typed, clipped
+    /// for echoing; `example` the accepted form to write instead.
+    Malformed {
+        task: u32,
+        problem: NumberProblem,
+        text: String,
+        example: String,
+    },
+    /// Text glued to the quantity (`12.5km西永`); `example` is the command with a space.
+    Glued {
+        task: u32,
+        text: String,
+        example: String,
+    },
+    /// The note begins with another quantity (`1km 500m`, `12 公里 3 米`).
+    TwoQuantities {
+        task: u32,
+        text: String,
+    },
     /// The unit fits none of the metrics meant (`/update 14 5个`).
     UnitMismatch {
         task: u32,
@@ -442,19 +651,50 @@ pub fn parse_update(knowledge: &Knowledge, args: &str) -> Result<UpdatePlan, Upd
         let at = offset + rest[offset..].find(word).unwrap_or(0);
         let here = &rest[at..];
         offset = at + word.len();
-        let starts_number = word
-            .trim_start_matches(['-', '+', '−'])
-            .starts_with(|c: char| c.is_ascii_digit());
+        let unsigned = word.trim_start_matches(['-', '+', '−']);
+        let starts_number = starts_with_digit(unsigned)
+            || unsigned.strip_prefix('.').is_some_and(starts_with_digit);
         if starts_number {
             selector_end = at;
             let (q, tail) = Quantity::parse_prefix(here).map_err(|e| match e {
                 QuantityError::NotANumber => UpdateError::NotANumber {
                     task: t,
-                    text: word.into(),
+                    text: echo(word),
                 },
                 QuantityError::Negative => UpdateError::Negative { task: t },
-                QuantityError::UnknownUnit(unit) => UpdateError::UnknownUnit { task: t, unit },
+                QuantityError::UnknownUnit(unit) => UpdateError::UnknownUnit {
+                    task: t,
+                    unit: echo(&unit),
+                },
+                QuantityError::Malformed { problem, example } => UpdateError::Malformed {
+                    task: t,
+                    problem,
+                    text: echo(word),
+                    example: echo(&example),
+                },
+                QuantityError::Glued { quantity, rest } => {
+                    // The command as it should have been: the same words, a space before the note.
+                    let head = args[..args.len() - here.len()].trim_end();
+                    let note = rest.trim_start_matches(|c: char| !c.is_alphanumeric());
+                    let example = format!(
+                        "/update {} {} {}",
+                        echo(head),
+                        echo(quantity.trim()),
+                        echo(note)
+                    );
+                    UpdateError::Glued {
+                        task: t,
+                        text: echo(word),
+                        example: example.trim_end().to_string(),
+                    }
+                }
             })?;
+            if begins_with_quantity(tail) {
+                return Err(UpdateError::TwoQuantities {
+                    task: t,
+                    text: echo(here.trim_end()),
+                });
+            }
             found = Some((Some(q), None, tail));
             break;
         }
@@ -471,7 +711,7 @@ pub fn parse_update(knowledge: &Knowledge, args: &str) -> Result<UpdatePlan, Upd
             let word = selector.split_whitespace().last().unwrap_or(selector);
             return Err(UpdateError::NotANumber {
                 task: t,
-                text: word.chars().take(40).collect(),
+                text: echo(word),
             });
         }
         return Err(UpdateError::MissingValue { task: t });
@@ -534,7 +774,7 @@ pub fn parse_update(knowledge: &Knowledge, args: &str) -> Result<UpdatePlan, Upd
             }
         };
         let value = match q.unit {
-            Some(u) => metric.unit.from_base(u.to_base(q.value)),
+            Some(u) => u.convert(q.value, metric.unit),
             None => q.value,
         };
         if !value.is_finite() || value > metric.target * MAX_TARGET_FACTOR {
@@ -588,6 +828,23 @@ pub fn parse_update(knowledge: &Knowledge, args: &str) -> Result<UpdatePlan, Upd
         }
     };
     Ok(chosen)
+}
+
+/// At most this many characters of what was typed are echoed in a refusal.
+const ECHO_CHARS: usize = 20;
+
+/// Typed text for echoing in a refusal: clipped, without control or bidirectional-override
+/// characters (which could hide or reorder the rest of the message).
+fn echo(text: &str) -> String {
+    let shown: Vec<char> = text
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .collect();
+    let mut out: String = shown.iter().take(ECHO_CHARS).collect();
+    if shown.len() > ECHO_CHARS {
+        out.push('…');
+    }
+    out
 }
 
 // ---- rendering --------------------------------------------------------------------------------
@@ -829,14 +1086,15 @@ mod tests {
         assert_eq!(q("1.5万平方米"), (1.5, Some("万平方米"), String::new()));
         assert_eq!(q("3万人次"), (30_000.0, Some("人次"), String::new()));
         assert_eq!(q("35%"), (35.0, Some("%"), String::new()));
-        assert_eq!(q("1,300个"), (1300.0, Some("个"), String::new()));
         assert_eq!(q("860"), (860.0, None, String::new()));
         assert_eq!(q("12.5 m"), (12.5, Some("米"), String::new()));
         assert_eq!(
             q("12 monitors fitted"),
             (12.0, None, "monitors fitted".into())
         );
-        assert_eq!(q("7户已完工"), (7.0, Some("户"), "已完工".into()));
+        assert_eq!(q("7户 已完工"), (7.0, Some("户"), "已完工".into()));
+        assert_eq!(q("0.000000000000001km").0, 1e-15);
+        assert_eq!(q("000123456789012345.000m").0, 123_456_789_012_345.0);
     }
 
     #[test]
@@ -847,7 +1105,87 @@ mod tests {
         assert_eq!(Quantity::parse_prefix("inf"), Err(NotANumber));
         assert_eq!(Quantity::parse_prefix("-5km"), Err(Negative));
         assert_eq!(Quantity::parse_prefix("5kg"), Err(UnknownUnit("kg".into())));
-        assert_eq!(Quantity::parse_prefix(".5"), Err(NotANumber));
+        let malformed = |s: &str| match Quantity::parse_prefix(s) {
+            Err(Malformed { problem, example }) => (problem, example),
+            other => panic!("{s}: {other:?}"),
+        };
+        use NumberProblem as P;
+        assert_eq!(malformed("1,5km"), (P::Comma, "1.5km".into()));
+        assert_eq!(malformed("1,300个"), (P::Comma, "1300个".into()));
+        assert_eq!(malformed("1，300"), (P::Comma, "1300".into()));
+        assert_eq!(
+            malformed("1,300,000.5 万人次"),
+            (P::Comma, "1300000.5万人次".into())
+        );
+        assert_eq!(malformed("1,5,3km"), (P::Comma, EXAMPLE_VALUE.into()));
+        assert_eq!(malformed("2_500m"), (P::Separator, "2500m".into()));
+        assert_eq!(malformed("1e308km"), (P::Exponent, EXAMPLE_VALUE.into()));
+        assert_eq!(malformed("1E-3km").0, P::Exponent);
+        assert_eq!(malformed("0x10km"), (P::Hex, EXAMPLE_VALUE.into()));
+        assert_eq!(malformed(".5km"), (P::LeadingPoint, "0.5km".into()));
+        assert_eq!(malformed(".5"), (P::LeadingPoint, "0.5".into()));
+        assert_eq!(malformed("5.km"), (P::TrailingPoint, "5km".into()));
+        assert_eq!(malformed("5."), (P::TrailingPoint, "5".into()));
+        assert_eq!(
+            malformed("12.5.3km"),
+            (P::SecondPoint, EXAMPLE_VALUE.into())
+        );
+        assert_eq!(malformed("1234567890123456km").0, P::TooManyDigits);
+        assert_eq!(malformed("0.1234567890123456km").0, P::TooManyDigits);
+        assert_eq!(
+            Quantity::parse_prefix("12.5km西永"),
+            Err(Glued {
+                quantity: "12.5km".into(),
+                rest: "西永".into()
+            })
+        );
+        assert!(matches!(
+            Quantity::parse_prefix("12西永片区完工"),
+            Err(Glued { .. })
+        ));
+        assert!(matches!(Quantity::parse_prefix("35%,"), Err(Glued { .. })));
+        assert_eq!(Quantity::parse_prefix("5斤"), Err(UnknownUnit("斤".into())));
+        assert_eq!(
+            Quantity::parse_prefix("5kmh"),
+            Err(UnknownUnit("kmh".into()))
+        );
+        assert_eq!(
+            Quantity::parse_prefix("0xkm"),
+            Err(UnknownUnit("xkm".into()))
+        );
+    }
+
+    #[test]
+    fn notes_that_begin_with_a_quantity() {
+        for note in [
+            "500m",
+            "3 米",
+            " 1,500m",
+            ".5km",
+            "3万人次",
+            "300",
+            "1 2",
+            "2 5km",
+        ] {
+            assert!(begins_with_quantity(note), "{note}");
+        }
+        for note in [
+            "西永片区 3 处完工",
+            "2024年底完工",
+            "3 monitors",
+            "",
+            "第3段",
+            "3 2024年",
+        ] {
+            assert!(!begins_with_quantity(note), "{note}");
+        }
+    }
+
+    #[test]
+    fn echoes_are_clipped_and_clean() {
+        assert_eq!(echo("12.5km"), "12.5km");
+        assert_eq!(echo("a\u{7}b\u{202e}c\n"), "abc");
+        assert_eq!(echo(&"9".repeat(30)), format!("{}…", "9".repeat(20)));
     }
 
     #[test]

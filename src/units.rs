@@ -137,6 +137,27 @@ impl Unit {
         base / self.factor
     }
 
+    /// `factor` as a power of ten, which every unit in the list is.
+    fn decimal_exponent(self) -> Option<i32> {
+        let e = self.factor.log10().round();
+        (e.abs() < 30.0 && 10f64.powi(e as i32) == self.factor).then_some(e as i32)
+    }
+
+    /// `value` in `self` expressed in `to`. The decimal point is moved rather than multiplied
+    /// and divided in binary, so `1.1米` is the `f64` nearest to 0.0011 km, as if typed so.
+    pub fn convert(self, value: f64, to: Unit) -> f64 {
+        let binary = || to.from_base(self.to_base(value));
+        match (self.decimal_exponent(), to.decimal_exponent()) {
+            (Some(from), Some(into)) if value.is_finite() => {
+                // A finite f64 prints as the shortest decimal that reads back as itself.
+                format!("{value}e{}", from - into)
+                    .parse()
+                    .unwrap_or_else(|_| binary())
+            }
+            _ => binary(),
+        }
+    }
+
     /// Whether a value given in `self` may be recorded against a metric measured in `metric`.
     /// Same dimension is required; among counts the classifier must agree, except the generic
     /// `个`/`项`, which fits any count.
@@ -195,6 +216,23 @@ mod tests {
         assert_eq!(km.to_base(12.5), m.to_base(12_500.0));
         let wan = Unit::parse("万平方米").unwrap();
         assert!((wan.to_base(2.27) - 22_700.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn conversions_move_the_decimal_point() {
+        for (spelling, u) in UNITS {
+            assert!(
+                u.decimal_exponent().is_some(),
+                "{spelling}: not a power of ten"
+            );
+        }
+        let km = Unit::parse("km").unwrap();
+        let m = Unit::parse("米").unwrap();
+        assert_eq!(m.convert(1.1, km), 0.0011);
+        assert_eq!(m.convert(13_000.0, km), 13.0);
+        assert_eq!(km.convert(12.5, km), 12.5);
+        let wan = Unit::parse("万平方米").unwrap();
+        assert_eq!(Unit::parse("平方米").unwrap().convert(15_000.0, wan), 1.5);
     }
 
     #[test]

@@ -102,6 +102,63 @@ async fn bad_updates_are_refused_and_change_nothing(db: Db) {
         ("/update 10 5个", &["按阶段统计"]),
         ("/update 14 已完成", &["按数值统计"]),
         ("/update 10 进行中", &["多个指标符合", "10.1", "10.4"]),
+        // A value is one number in one form: nothing is read as some other number.
+        (
+            "/update 14 1,5km",
+            &[
+                "“1,5km”",
+                "数值里不能有逗号（千位分隔符或小数逗号）",
+                "写成 1.5km",
+            ],
+        ),
+        ("/update 14 1，5km", &["不能有逗号", "写成 1.5km"]),
+        ("/update 14 １,５km", &["不能有逗号", "写成 1.5km"]),
+        ("/update 14 １，５ｋｍ", &["不能有逗号", "写成 1.5km"]),
+        ("/update 4 1,300个", &["不能有逗号", "写成 1300个"]),
+        ("/update 4 1，300", &["不能有逗号", "写成 1300 "]),
+        (
+            "/update 14 2_500m",
+            &["“2_500m”", "不能有分隔符", "写成 2500m"],
+        ),
+        ("/update 14 12.5.3km", &["只能有一个小数点", "写成 12.5km"]),
+        ("/update 14 5.km", &["小数点后要有数字", "写成 5km"]),
+        ("/update 14 .5km", &["小数点前要有数字", "写成 0.5km"]),
+        ("/update 14 1e308km", &["“1e308km”", "科学计数法"]),
+        ("/update 14 1e3km", &["科学计数法", "12.5km"]),
+        ("/update 14 1E3km", &["科学计数法"]),
+        ("/update 14 １ｅ３ｋｍ", &["科学计数法"]),
+        ("/update 14 0x10km", &["“0x10km”", "十六进制", "12.5km"]),
+        (
+            "/update 14 999999999999999999999999999999km",
+            &["位数太多", "最多15位有效数字", "“99999999999999999999…”"],
+        ),
+        ("/update 14 1.0000000000000001km", &["位数太多"]),
+        (
+            "/update 14 ９９９９９９９９９９９９９９９９ｋｍ",
+            &["位数太多"],
+        ),
+        // Only what follows after a space is a note.
+        (
+            "/update 14 12.5km西永",
+            &["“12.5km西永”", "空格隔开", "/update 14 12.5km 西永"],
+        ),
+        (
+            "/update 14 12.5公里西永片区完工",
+            &["空格隔开", "/update 14 12.5公里 西永片区完工"],
+        ),
+        (
+            "/update 19 缓冲带 3.2km，已完工",
+            &["空格隔开", "/update 19 缓冲带 3.2km 已完工"],
+        ),
+        (
+            "/update 14 12西永片区完工",
+            &["空格隔开", "/update 14 12 西永片区完工"],
+        ),
+        ("/update 14 1km 500m", &["“1km 500m”", "两个数值", "1.5km"]),
+        ("/update 14 12 公里 3 米", &["“12 公里 3 米”", "两个数值"]),
+        ("/update 14 12.5km 3处完工", &["两个数值"]),
+        ("/update 4 1 300个", &["两个数值"]),
+        ("/update 4 1 300", &["两个数值"]),
     ];
     for (input, expected) in cases {
         let reply = text(&core, &admin, input).await;
@@ -132,6 +189,51 @@ async fn bad_updates_are_refused_and_change_nothing(db: Db) {
     assert!(reply.contains("Nothing was changed"), "{reply}");
     let reply = text(&core, &english, "/update 14 5个").await;
     assert!(reply.contains("does not fit"), "{reply}");
+    let english_cases: &[(&str, &[&str])] = &[
+        (
+            "/update 14 1,5km",
+            &["\"1,5km\"", "cannot contain a comma", "like 1.5km"],
+        ),
+        (
+            "/update 4 1,300个",
+            &["cannot contain a comma", "like 1300个"],
+        ),
+        (
+            "/update 14 2_500m",
+            &["cannot contain separators", "like 2500m"],
+        ),
+        ("/update 14 1e3km", &["exponent", "like 12.5km"]),
+        ("/update 14 0x10km", &["hexadecimal"]),
+        ("/update 14 .5km", &["digit before it", "like 0.5km"]),
+        ("/update 14 5.km", &["digit after it", "like 5km"]),
+        ("/update 14 12.5.3km", &["at most one decimal point"]),
+        ("/update 14 1234567890123456km", &["too many digits"]),
+        (
+            "/update 14 12.5km西永",
+            &["put a space", "/update 14 12.5km 西永"],
+        ),
+        ("/update 14 1km 500m", &["two quantities", "1.5km"]),
+    ];
+    for (input, expected) in english_cases {
+        let reply = text(&core, &english, input).await;
+        for e in expected.iter().chain(&["Nothing was changed"]) {
+            assert!(reply.contains(e), "{input:?}: expected {e:?} in\n{reply}");
+        }
+    }
+    // What is echoed back is clipped and never carries control or direction characters.
+    for input in [
+        "/update 14 1,5km\u{7}\u{202e}",
+        "/update 14 1e3\u{1b}[2Jkm",
+        &format!("/update 14 12.5km{}", "西".repeat(200)),
+    ] {
+        let reply = text(&core, &admin, input).await;
+        assert!(reply.contains("没有改动"), "{input:?}: {reply}");
+        assert!(
+            !reply.contains(|c: char| c.is_control() && c != '\n' || c == '\u{202e}'),
+            "{input:?}: {reply:?}"
+        );
+        assert!(!reply.contains(&"西".repeat(30)), "{input:?}: {reply}");
+    }
     assert_eq!(snapshot(core.store()).await, before);
 }
 
@@ -184,6 +286,9 @@ async fn updates_convert_units_and_notify(db: Db) {
         ("/update 6 黑臭水体清零 已完成", "已完成"),
         ("/update 第十六项 430台", "430 / 860台"),
         ("/update 15号 40批次", "40 / 100批次"),
+        ("/update 12 0.15万人次", "1500 / 1500人次"),
+        ("/update 1 1.5 万平方米", "1.5 / 2.27万平方米"),
+        ("/update 7 ３５％", "35 / 40%"),
     ] {
         let reply = text(&core, &admin, input).await;
         assert!(reply.contains("✅"), "{input}: {reply}");
@@ -192,6 +297,21 @@ async fn updates_convert_units_and_notify(db: Db) {
             "{input}: expected {needle:?} in {reply}"
         );
     }
+    // The one accepted form, in full width or with a space before the unit, and a note after
+    // a space.
+    for (input, needle) in [
+        ("/update 14 １２．５ｋｍ", "12.5 / 20公里"),
+        ("/update 14 12.6 公里", "12.6 / 20公里"),
+        ("/update 14 12.5km 西永片区完工", "12.5 / 20公里"),
+    ] {
+        let reply = text(&core, &admin, input).await;
+        assert!(reply.contains("✅"), "{input}: {reply}");
+        assert!(reply.contains(needle), "{input}: {reply}");
+    }
+    let states = core.store().states(Some(14)).await.expect("states");
+    assert_eq!(states[0].current, Some(12.5));
+    assert_eq!(states[0].note.as_deref(), Some("西永片区完工"));
+    assert!(text(&core, &admin, "/update 14 13km").await.contains("✅"));
     let status = text(&core, &resident, "/status 1").await;
     assert!(status.contains("1.5 / 2.27万平方米"), "{status}");
     let status = text(&core, &resident, "/status 19").await;

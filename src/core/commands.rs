@@ -4,8 +4,8 @@
 use crate::Lang;
 use crate::knowledge::{Entry, EntryKind, Task};
 use crate::progress::{
-    self, TaskRef, UpdateError, UpdatePlan, fmt_num, fmt_pct, fmt_time, item, percent, stage_name,
-    with_unit,
+    self, NumberProblem, TaskRef, UpdateError, UpdatePlan, fmt_num, fmt_pct, fmt_time, item,
+    percent, stage_name, with_unit,
 };
 use crate::store::{Actor, AuditEntry, AuditKind, Change, Officer, StoreError, UndoOutcome};
 
@@ -497,6 +497,70 @@ impl Core {
                 format!(
                     "I don't know the unit \"{unit}\". {nothing}\nUnits: km m 万平方米 m² 个 处 家 台 户 人 名 批次 场次 人次 所 项 %\nTask {task} tracks:\n{}",
                     list(*task)
+                ),
+            ),
+            UpdateError::Malformed {
+                problem,
+                text,
+                example: form,
+                ..
+            } => {
+                let (zh, en) = match problem {
+                    NumberProblem::Comma => (
+                        "数值里不能有逗号（千位分隔符或小数逗号）",
+                        "a number cannot contain a comma (thousands separator or decimal comma): no separators, and a point for decimals",
+                    ),
+                    NumberProblem::Separator => {
+                        ("数值里不能有分隔符", "a number cannot contain separators")
+                    }
+                    NumberProblem::Exponent => (
+                        "数值不能用科学计数法（e）",
+                        "a number cannot have an exponent (e): write it out in full",
+                    ),
+                    NumberProblem::Hex => (
+                        "数值只能是十进制，不能用十六进制（0x）",
+                        "a number must be decimal, not hexadecimal (0x)",
+                    ),
+                    NumberProblem::LeadingPoint => (
+                        "小数点前要有数字",
+                        "a decimal point needs a digit before it",
+                    ),
+                    NumberProblem::TrailingPoint => {
+                        ("小数点后要有数字", "a decimal point needs a digit after it")
+                    }
+                    NumberProblem::SecondPoint => (
+                        "数值里只能有一个小数点",
+                        "a number has at most one decimal point",
+                    ),
+                    NumberProblem::TooManyDigits => (
+                        "数字位数太多（最多15位有效数字）",
+                        "too many digits (at most 15 significant digits)",
+                    ),
+                };
+                tr(
+                    lang,
+                    format!("“{text}”：{zh}。请写成 {form} 这样的形式。{nothing}\n{example}"),
+                    format!("\"{text}\": {en}. Write it like {form}. {nothing}\n{example}"),
+                )
+            }
+            UpdateError::Glued {
+                text,
+                example: form,
+                ..
+            } => tr(
+                lang,
+                format!("“{text}”：备注要和数值单位用空格隔开。请写成：{form}\n{nothing}"),
+                format!(
+                    "\"{text}\": put a space between the value and the note. Write: {form}\n{nothing}"
+                ),
+            ),
+            UpdateError::TwoQuantities { text, .. } => tr(
+                lang,
+                format!(
+                    "“{text}”：这是两个数值，请只写一个数值，例如 1.5km（而不是 1km 500m）。备注写在数值后面、用空格隔开，不能以数值和单位开头。{nothing}\n{example}"
+                ),
+                format!(
+                    "\"{text}\": that is two quantities; give one value, e.g. 1.5km (not 1km 500m). A note follows the value after a space and cannot begin with a quantity. {nothing}\n{example}"
                 ),
             ),
             UpdateError::UnitMismatch { task, unit } => tr(
