@@ -4,6 +4,8 @@
 //! than taken from `minsheng::wechat::protocol`, so a bug mirrored on both sides still fails.
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +14,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use minsheng::http::Limits;
+use minsheng::store::Store;
 use minsheng::wechat::{self, Config, Handler, Inbound, Incoming};
 use reqwest::StatusCode;
 use sha1::{Digest, Sha1};
@@ -60,25 +64,57 @@ struct Server {
     url: String,
     handler: Arc<Recorder>,
     http: reqwest::Client,
+    /// The replay memory (an in-memory SQLite store).
+    store: Store,
+}
+
+fn config(safe: bool) -> Config {
+    Config {
+        token: TOKEN.to_owned(),
+        appid: APPID.to_owned(),
+        aes_key: safe.then(|| AES_KEY.to_owned()),
+    }
+}
+
+async fn memory_store() -> Store {
+    Store::connect("sqlite::memory:").await.unwrap()
+}
+
+/// Serves `app` on a loopback port through the hardened listener; returns its address.
+async fn serve(app: axum::Router, limits: Limits) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(minsheng::http::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
+    addr
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 async fn start(safe: bool) -> Server {
     let handler = Arc::new(Recorder::default());
-    let config = Config {
-        token: TOKEN.to_owned(),
-        appid: APPID.to_owned(),
-        aes_key: safe.then(|| AES_KEY.to_owned()),
-    };
-    let app = wechat::router(config, Arc::clone(&handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let store = memory_store().await;
+    let app = wechat::router(config(safe), Arc::clone(&handler), store.clone());
+    let addr = serve(app, Limits::default()).await;
     Server {
         url: format!("http://{addr}/"),
         handler,
-        http,
+        http: client(),
+        store,
     }
+}
+
+/// A nonce never used before in this process, as WeChat sends a fresh one per request.
+fn fresh_nonce() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}{n}", std::process::id())
 }
 
 // --- WeChat's side, from the published protocol ----------------------------------------------
@@ -190,7 +226,7 @@ impl Server {
     /// Posts `xml` in plain mode, signed (or with `signature` overriding the real one).
     async fn post_plain_signed(&self, xml: &str, signature: Option<&str>) -> reqwest::Response {
         let ts = now();
-        let nonce = "1320562132";
+        let nonce = &fresh_nonce();
         let good = sha1_sorted(&[TOKEN, &ts, nonce]);
         let sig = signature.unwrap_or(&good);
         self.http
@@ -217,7 +253,7 @@ impl Server {
     async fn post_safe(&self, xml: &str, appid: &str) -> (StatusCode, String, usize) {
         let (encrypt, pad) = wechat_encrypt(xml, appid);
         let ts = now();
-        let nonce = "848123641";
+        let nonce = &fresh_nonce();
         let msg_sig = sha1_sorted(&[TOKEN, &ts, nonce, &encrypt]);
         let envelope = format!(
             "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\

@@ -357,11 +357,15 @@ pub async fn serve(
             store: core.store().clone(),
             redactor: redactor.clone(),
             poll: config.outbox_poll,
-            sweep_seen: dedup,
         }
         .run(notifier_stop.clone()),
     );
     tokio::spawn(set_commands(bot.clone(), redactor.clone()));
+    // Old dedup keys and nonces are pruned by whichever channel runs (see store::sweep).
+    tokio::spawn(crate::store::sweep(
+        core.store().clone(),
+        notifier_stop.clone(),
+    ));
 
     let result = match config.mode {
         Mode::Polling => {
