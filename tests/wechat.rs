@@ -606,3 +606,267 @@ async fn slow_handler_answers_success_then_retry_gets_reply() {
     assert!(t1.elapsed() < Duration::from_secs(1));
     assert_eq!(s.handler.calls().len(), 1);
 }
+
+// --- forged and replayed requests ---------------------------------------------------------------
+
+/// A request as WeChat would sign it at `ts` with `nonce`: the query and the body. In safe mode
+/// the body is the envelope around `xml` encrypted; `plain_extra` is put next to the `Encrypt`
+/// element, as compatible mode (兼容模式) sends a plaintext copy.
+fn signed(
+    safe: bool,
+    ts: &str,
+    nonce: &str,
+    xml: &str,
+    plain_extra: &str,
+) -> (Vec<(String, String)>, String) {
+    let mut query = vec![
+        ("signature".to_owned(), sha1_sorted(&[TOKEN, ts, nonce])),
+        ("timestamp".to_owned(), ts.to_owned()),
+        ("nonce".to_owned(), nonce.to_owned()),
+        ("openid".to_owned(), OPENID.to_owned()),
+    ];
+    if !safe {
+        return (query, xml.to_owned());
+    }
+    let (encrypt, _) = wechat_encrypt(xml, APPID);
+    query.push(("encrypt_type".to_owned(), "aes".to_owned()));
+    query.push((
+        "msg_signature".to_owned(),
+        sha1_sorted(&[TOKEN, ts, nonce, &encrypt]),
+    ));
+    let body = format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{plain_extra}\
+         <Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    );
+    (query, body)
+}
+
+async fn post_raw(
+    http: &reqwest::Client,
+    url: &str,
+    query: &[(String, String)],
+    body: &str,
+) -> (StatusCode, String) {
+    let r = http
+        .post(url)
+        .query(query)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// The plain fields of a text message from `from`, without the `<xml>` wrapper.
+fn plain_fields(from: &str, content: &str, msg_id: u64) -> String {
+    format!(
+        "<FromUserName><![CDATA[{from}]]></FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+         <MsgId>{msg_id}</MsgId>",
+        now()
+    )
+}
+
+fn text_xml_from(from: &str, content: &str, msg_id: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{}</xml>",
+        plain_fields(from, content, msg_id)
+    )
+}
+
+fn secs(ts: &str) -> i64 {
+    ts.parse().unwrap()
+}
+
+#[tokio::test]
+async fn with_a_key_a_plain_body_is_forbidden() {
+    let s = start(true).await;
+    // Correctly signed in plain mode: the signature anyone can lift from a proxy log.
+    let forged = text_xml_from("oEVIL", "/grant wechat:oEVIL 14", 10_001);
+    let (status, _) = s.post_plain(&forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Claiming safe mode, with a msg_signature over an empty Encrypt, but no Encrypt element.
+    let (ts, nonce) = (now(), fresh_nonce());
+    let (mut query, _) = signed(false, &ts, &nonce, "", "");
+    query.push(("encrypt_type".into(), "aes".into()));
+    query.push((
+        "msg_signature".into(),
+        sha1_sorted(&[TOKEN, &ts, &nonce, ""]),
+    ));
+    let (status, _) = post_raw(&s.http, &s.url, &query, &forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn compatible_mode_reads_only_the_encrypted_copy() {
+    let s = start(true).await;
+    let real = text_xml("real question", 10_100);
+    let forged = plain_fields("oEVIL", "/grant wechat:oEVIL 14", 999);
+    for encrypt_type in [true, false] {
+        let (mut query, body) = signed(true, &now(), &fresh_nonce(), &real, &forged);
+        if !encrypt_type {
+            query.retain(|(k, _)| k != "encrypt_type");
+        }
+        let (status, reply) = post_raw(&s.http, &s.url, &query, &body).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(open_envelope(&reply), "echo: real question");
+    }
+    // Once (the second is the same MsgId), as the encrypted copy says.
+    let calls = s.handler.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].openid, OPENID);
+    assert_eq!(calls[0].dedup_key, "10100");
+    assert_eq!(
+        calls[0].inbound,
+        Inbound::Text {
+            content: "real question".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn stale_timestamps_are_refused() {
+    for safe in [false, true] {
+        let s = start(safe).await;
+        let now = secs(&now());
+        for ts in [now - 301, now + 301, now - 86_400, 0] {
+            let ts = ts.to_string();
+            let nonce = fresh_nonce();
+            let xml = text_xml("old news", 10_200);
+            let (query, body) = signed(safe, &ts, &nonce, &xml, "");
+            let (status, _) = post_raw(&s.http, &s.url, &query, &body).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "POST at {ts}, safe: {safe}");
+            let sig = sha1_sorted(&[TOKEN, &ts, &nonce]);
+            let r = s
+                .get(&[
+                    ("signature", sig.as_str()),
+                    ("timestamp", &ts),
+                    ("nonce", &nonce),
+                    ("echostr", "4242"),
+                ])
+                .await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "GET at {ts}");
+        }
+        assert!(s.handler.calls().is_empty());
+        // Inside the window, either way (clocks differ), is fine.
+        for (ts, id) in [(now - 240, 10_201), (now + 240, 10_202)] {
+            let xml = text_xml("news", id);
+            let (query, body) = signed(safe, &ts.to_string(), &fresh_nonce(), &xml, "");
+            let (status, _) = post_raw(&s.http, &s.url, &query, &body).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        assert_eq!(s.handler.calls().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn reused_nonce_with_another_body_is_refused_but_a_retry_is_answered() {
+    for safe in [false, true] {
+        let s = start(safe).await;
+        let (ts, nonce) = (now(), fresh_nonce());
+        let (query, body) = signed(safe, &ts, &nonce, &text_xml("first", 11_000), "");
+        let (status, first) = post_raw(&s.http, &s.url, &query, &body).await;
+        assert_eq!(status, StatusCode::OK);
+
+        // The captured query string with another body: in plain mode any body, in safe mode
+        // the same Encrypt with forged plain fields next to it (both keep the signature valid).
+        let forged = if safe {
+            body.replacen(
+                "<Encrypt>",
+                &format!(
+                    "{}<Encrypt>",
+                    plain_fields("oEVIL", "/grant wechat:oEVIL 14", 1)
+                ),
+                1,
+            )
+        } else {
+            text_xml_from("oEVIL", "/grant wechat:oEVIL 14", 11_001)
+        };
+        let (status, _) = post_raw(&s.http, &s.url, &query, &forged).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "safe: {safe}");
+        // Even a correctly signed new message may not reuse the pair.
+        let (query2, body2) = signed(safe, &ts, &nonce, &text_xml("second", 11_002), "");
+        let (status, _) = post_raw(&s.http, &s.url, &query2, &body2).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "safe: {safe}");
+
+        // WeChat's retry (same query, same body) still gets the reply, and the handler ran once.
+        let (status, again) = post_raw(&s.http, &s.url, &query, &body).await;
+        assert_eq!(status, StatusCode::OK);
+        let content = |xml: &str| {
+            if safe {
+                open_envelope(xml)
+            } else {
+                reply_content(xml)
+            }
+        };
+        assert_eq!(content(&again), content(&first));
+        assert_eq!(content(&first), "echo: first");
+        assert_eq!(s.handler.calls().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn empty_timestamp_or_nonce_is_refused() {
+    let s = start(false).await;
+    let ts = now();
+    // With both empty, the signature is just sha1(token): valid forever for anyone who saw it.
+    let token_only = sha1_sorted(&[TOKEN, "", ""]);
+    let no_nonce = sha1_sorted(&[TOKEN, &ts, ""]);
+    let no_ts = sha1_sorted(&[TOKEN, "", "123"]);
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![("signature", &token_only), ("timestamp", ""), ("nonce", "")],
+        vec![("signature", &token_only)],
+        vec![("signature", &no_nonce), ("timestamp", &ts), ("nonce", "")],
+        vec![("signature", &no_nonce), ("timestamp", &ts)],
+        vec![("signature", &no_ts), ("timestamp", ""), ("nonce", "123")],
+    ];
+    let xml = text_xml("hi", 12_000);
+    for query in &cases {
+        let r = s
+            .http
+            .post(&s.url)
+            .query(query)
+            .body(xml.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "POST {query:?}");
+        let mut get = query.clone();
+        get.push(("echostr", "777"));
+        assert_eq!(
+            s.get(&get).await.status(),
+            StatusCode::FORBIDDEN,
+            "GET {query:?}"
+        );
+    }
+    // Safe mode: a msg_signature over empty timestamp and nonce.
+    let s = start(true).await;
+    let (encrypt, _) = wechat_encrypt(&xml, APPID);
+    let sig = sha1_sorted(&[TOKEN, "", "", &encrypt]);
+    let body = format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
+    let r = s
+        .http
+        .post(&s.url)
+        .query(&[
+            ("timestamp", ""),
+            ("nonce", ""),
+            ("encrypt_type", "aes"),
+            ("msg_signature", &sig),
+        ])
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn replay_memory_unreachable_fails_closed() {
+    let s = start(true).await;
+    s.store.close().await;
+    let (status, _, _) = s.post_safe(&text_xml("hi", 13_000), APPID).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(s.handler.calls().is_empty());
+}
