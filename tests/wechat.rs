@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,8 +15,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use minsheng::core::{Admins, Core};
 use minsheng::http::Limits;
+use minsheng::knowledge::Knowledge;
 use minsheng::store::Store;
+use minsheng::wechat::bot::CoreHandler;
 use minsheng::wechat::{self, Config, Handler, Inbound, Incoming};
 use reqwest::StatusCode;
 use sha1::{Digest, Sha1};
@@ -869,4 +873,111 @@ async fn replay_memory_unreachable_fails_closed() {
     let (status, _, _) = s.post_safe(&text_xml("hi", 13_000), APPID).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(s.handler.calls().is_empty());
+}
+
+// --- through the real core ----------------------------------------------------------------------
+
+/// The callback with the real core on a SQLite file, `OPENID` an administrator.
+async fn start_core(safe: bool, dir: &tempfile::TempDir) -> (String, Store) {
+    let url = format!("sqlite://{}", dir.path().join("minsheng.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let knowledge = Arc::new(Knowledge::load_dir(Path::new("faq")).unwrap());
+    let admins = Admins::parse(&format!("wechat:{OPENID}")).unwrap();
+    let core = Arc::new(Core::start(knowledge, store.clone(), admins).await.unwrap());
+    let handler = Arc::new(CoreHandler::new(core));
+    let app = wechat::router(config(safe), handler, store.clone());
+    let addr = serve(app, Limits::default()).await;
+    (format!("http://{addr}/"), store)
+}
+
+#[tokio::test]
+async fn forged_grant_from_an_admin_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store) = start_core(true, &dir).await;
+    let http = client();
+
+    // The administrator's genuine message, as a proxy log would capture it.
+    let (ts, nonce) = (now(), fresh_nonce());
+    let genuine = text_xml_from(OPENID, "/status 14", 20_001);
+    let (query, body) = signed(true, &ts, &nonce, &genuine, "");
+    let (status, _) = post_raw(&http, &url, &query, &body).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let grant = plain_fields(OPENID, "/grant wechat:oEVIL 14", 20_002);
+    // 1. Its query string over a plain body "from" the administrator.
+    let plain = format!("<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{grant}</xml>");
+    let (status, _) = post_raw(&http, &url, &query, &plain).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // 2. The same without encrypt_type, as the attack sent it.
+    let mut bare = query.clone();
+    bare.retain(|(k, _)| k != "encrypt_type" && k != "msg_signature");
+    let (status, _) = post_raw(&http, &url, &bare, &plain).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // 3. Its genuine Encrypt with the grant as the compatible-mode plaintext copy.
+    let compat = body.replacen("<Encrypt>", &format!("{grant}<Encrypt>"), 1);
+    let (status, _) = post_raw(&http, &url, &query, &compat).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    assert!(store.officers().await.unwrap().is_empty());
+    assert_eq!(store.officer("wechat", "oEVIL").await.unwrap(), None);
+
+    // The channel itself works: the administrator's real grant is applied.
+    let real = text_xml_from(OPENID, "/grant wechat:oGOOD 14", 20_003);
+    let (query, body) = signed(true, &now(), &fresh_nonce(), &real, "");
+    let (status, _) = post_raw(&http, &url, &query, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let officers = store.officers().await.unwrap();
+    assert_eq!(officers.len(), 1);
+    assert_eq!(officers[0].user_id, "oGOOD");
+}
+
+#[tokio::test]
+async fn rate_limit_per_openid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _store) = start_core(false, &dir).await;
+    let http = client();
+    let ask = |from: &'static str, text: &'static str, id: u64| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let xml = text_xml_from(from, text, id);
+            let (query, body) = signed(false, &now(), &fresh_nonce(), &xml, "");
+            let (status, reply) = post_raw(&http, &url, &query, &body).await;
+            assert_eq!(status, StatusCode::OK);
+            if reply == "success" {
+                String::new()
+            } else {
+                field(&reply, "Content").unwrap()
+            }
+        }
+    };
+    let slow_down_zh = minsheng::limit::slow_down(Some(minsheng::Lang::Zh));
+    for id in 1..=20 {
+        let reply = ask(OPENID, "什么是错时共享停车？", 30_000 + id).await;
+        assert!(!reply.is_empty() && reply != slow_down_zh, "{id}: {reply}");
+    }
+    assert_eq!(
+        ask(OPENID, "什么是错时共享停车？", 30_021).await,
+        slow_down_zh
+    );
+    assert_eq!(ask(OPENID, "什么是错时共享停车？", 30_022).await, "");
+    assert_eq!(ask(OPENID, "/status 14", 30_023).await, "");
+    // Other followers are not held back.
+    let other = ask(
+        "oOther0000000000000000000001",
+        "什么是错时共享停车？",
+        30_024,
+    )
+    .await;
+    assert!(other.contains("错时共享"), "{other}");
+    // In the language of the message.
+    for id in 1..=20 {
+        ask("oEnglish00000000000000000001", "hello", 31_000 + id).await;
+    }
+    let en = ask(
+        "oEnglish00000000000000000001",
+        "what is shared parking",
+        31_021,
+    )
+    .await;
+    assert_eq!(en, minsheng::limit::slow_down(Some(minsheng::Lang::En)));
 }
