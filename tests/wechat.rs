@@ -23,6 +23,8 @@ use minsheng::wechat::bot::CoreHandler;
 use minsheng::wechat::{self, Config, Handler, Inbound, Incoming};
 use reqwest::StatusCode;
 use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const TOKEN: &str = "minshengToken2024";
 const APPID: &str = "wx5823bf96d3bd56c7";
@@ -980,4 +982,134 @@ async fn rate_limit_per_openid() {
     )
     .await;
     assert_eq!(en, minsheng::limit::slow_down(Some(minsheng::Lang::En)));
+}
+
+// --- slow and half-open clients ------------------------------------------------------------------
+
+/// Raises this process's soft limit on open files towards `want` (never above the hard limit)
+/// and returns the limit in force.
+fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want as libc::rlim_t {
+            lim.rlim_cur = (want as libc::rlim_t).min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    lim.rlim_cur as u64
+}
+
+/// Waits (until `deadline`) for the server to close `conn`, reading and discarding anything it
+/// sends first (e.g. a 408). True if it was closed in time.
+async fn closed_by(conn: &mut TcpStream, deadline: tokio::time::Instant) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_do_not_delay_a_valid_request() {
+    const HALF_HEADERS: usize = 950;
+    const DRIBBLERS: usize = 50;
+    let limit = raise_fd_limit(4096);
+    assert!(
+        limit >= 1400,
+        "this test needs ~1,300 open files; the limit is {limit}"
+    );
+    let limits = Limits {
+        max_connections: 200,
+        header_read_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(3),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let handler = Arc::new(Recorder::default());
+    let store = memory_store().await;
+    let app = wechat::router(config(true), Arc::clone(&handler), store.clone());
+    let addr = serve(app, limits).await;
+    let started = tokio::time::Instant::now();
+
+    // Many more sockets than the server keeps open, each stopping halfway through a header.
+    let mut half = Vec::with_capacity(HALF_HEADERS);
+    for _ in 0..HALF_HEADERS {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+            .await
+            .unwrap();
+        half.push(c);
+    }
+    // Whole headers, then the body a byte at a time, each byte well inside the body timeout.
+    let mut dribblers = tokio::task::JoinSet::new();
+    for _ in 0..DRIBBLERS {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n<")
+            .await
+            .unwrap();
+        dribblers.spawn(async move {
+            let t0 = tokio::time::Instant::now();
+            for _ in 0..40 {
+                if c.write_all(b"x").await.is_err() {
+                    return Some(t0.elapsed());
+                }
+                let soon = tokio::time::Instant::now() + Duration::from_millis(300);
+                if closed_by(&mut c, soon).await {
+                    return Some(t0.elapsed());
+                }
+            }
+            None
+        });
+    }
+
+    // A real WeChat request gets through at once.
+    let s = Server {
+        url: format!("http://{addr}/"),
+        handler: Arc::clone(&handler),
+        http: client(),
+        store,
+    };
+    let t = Instant::now();
+    let (status, body, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.post_safe(&text_xml("still here", 40_000), APPID),
+    )
+    .await
+    .expect("the valid request was answered");
+    let waited = t.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(open_envelope(&body), "echo: still here");
+    assert!(
+        waited < Duration::from_secs(2),
+        "valid request waited {waited:?}"
+    );
+
+    // Every half-header socket is closed: to make room, or after the header timeout.
+    let deadline = started + limits.header_read_timeout + Duration::from_secs(4);
+    for (i, c) in half.iter_mut().enumerate() {
+        assert!(
+            closed_by(c, deadline).await,
+            "half-header socket {i} still open"
+        );
+    }
+    // Every dribbler is cut off by the request timeout, not served for as long as it likes.
+    while let Some(done) = dribblers.join_next().await {
+        let lasted = done.unwrap().expect("a dribbling client was never cut off");
+        assert!(
+            lasted <= limits.request_timeout + Duration::from_secs(2),
+            "{lasted:?}"
+        );
+    }
+    assert_eq!(handler.calls().len(), 1);
 }
