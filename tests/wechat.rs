@@ -3,6 +3,7 @@
 //! Signatures and safe-mode crypto are re-implemented here from the published protocol rather
 //! than taken from `minsheng::wechat::protocol`, so a bug mirrored on both sides still fails.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,13 +19,15 @@ use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use minsheng::core::{Admins, Core};
 use minsheng::http::Limits;
 use minsheng::knowledge::Knowledge;
-use minsheng::store::Store;
+use minsheng::store::{NonceSeen, Store};
 use minsheng::wechat::bot::CoreHandler;
-use minsheng::wechat::{self, Config, Handler, Inbound, Incoming};
+use minsheng::wechat::{self, Config, Handler, Inbound, Incoming, Nonces};
+use proptest::prelude::*;
 use reqwest::StatusCode;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tower::ServiceExt as _;
 
 const TOKEN: &str = "minshengToken2024";
 const APPID: &str = "wx5823bf96d3bd56c7";
@@ -1112,4 +1115,159 @@ async fn slow_clients_do_not_delay_a_valid_request() {
         );
     }
     assert_eq!(handler.calls().len(), 1);
+}
+
+// --- property: a refusal, or exactly what was sent ------------------------------------------------
+
+/// Records what reached it and echoes it; never sleeps (unlike [`Recorder`]).
+#[derive(Default)]
+struct Echo {
+    calls: Mutex<Vec<Incoming>>,
+}
+
+impl Handler for Echo {
+    fn handle(&self, msg: Incoming) -> impl Future<Output = String> + Send {
+        self.calls.lock().unwrap().push(msg);
+        async { String::new() }
+    }
+}
+
+/// Replay memory in a map, so the property runs without a database.
+#[derive(Default, Clone)]
+struct MapNonces(Arc<Mutex<HashMap<(String, String), String>>>);
+
+impl Nonces for MapNonces {
+    async fn remember(
+        &self,
+        timestamp: &str,
+        nonce: &str,
+        _ts_secs: i64,
+        body_sha1: &str,
+    ) -> Result<NonceSeen, String> {
+        let mut seen = self.0.lock().unwrap();
+        let key = (timestamp.to_owned(), nonce.to_owned());
+        Ok(match seen.get(&key) {
+            None => {
+                seen.insert(key, body_sha1.to_owned());
+                NonceSeen::New
+            }
+            Some(d) if d == body_sha1 => NonceSeen::SameBody,
+            Some(_) => NonceSeen::OtherBody,
+        })
+    }
+}
+
+/// Sends one request to `app` in process; returns the status.
+fn call(
+    rt: &tokio::runtime::Runtime,
+    app: &axum::Router,
+    method: &str,
+    query: &[(String, String)],
+    body: Vec<u8>,
+) -> u16 {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(format!("/?{query}"))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    rt.block_on(async {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        // Reading the body drives any part of the handler still pending.
+        let _ = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+        status
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Arbitrary queries and bodies, in either mode: never a panic, never the handler.
+    #[test]
+    fn arbitrary_requests_are_refused(
+        safe in any::<bool>(),
+        get in any::<bool>(),
+        query in proptest::collection::vec(
+            (prop_oneof![
+                Just("signature".to_owned()), Just("msg_signature".to_owned()),
+                Just("timestamp".to_owned()), Just("nonce".to_owned()),
+                Just("encrypt_type".to_owned()), Just("echostr".to_owned()), ".{0,8}",
+            ], ".{0,48}"),
+            0..7,
+        ),
+        body in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        let rt = runtime();
+        let echo = Arc::new(Echo::default());
+        let app = wechat::router(config(safe), Arc::clone(&echo), MapNonces::default());
+        let status = call(&rt, &app, if get { "GET" } else { "POST" }, &query, body);
+        prop_assert!((400..600).contains(&status), "{status}");
+        prop_assert!(echo.calls.lock().unwrap().is_empty());
+    }
+
+    /// A correctly signed and encrypted message with arbitrary content and sender, then the
+    /// same request with one byte of the body changed: each is refused, or the handler sees
+    /// exactly what was encrypted.
+    #[test]
+    fn accepted_means_exactly_what_was_encrypted(
+        // XML normalises line ends, as WeChat's own parser does; everything else must survive.
+        content in "[^\r]{0,300}",
+        from in "[^\r]{1,40}",
+        msg_id in any::<u64>(),
+        flip in any::<(usize, u8)>(),
+    ) {
+        let rt = runtime();
+        let echo = Arc::new(Echo::default());
+        let app = wechat::router(config(true), Arc::clone(&echo), MapNonces::default());
+        let xml = format!(
+            "<xml><ToUserName>{ACCOUNT}</ToUserName><FromUserName>{}</FromUserName>\
+             <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>{}</Content>\
+             <MsgId>{msg_id}</MsgId></xml>",
+            cdata(&from),
+            cdata(&content),
+        );
+        let (query, body) = signed(true, &now(), &fresh_nonce(), &xml, "");
+        let mut bodies = vec![body.clone().into_bytes()];
+        let mut mutated = body.into_bytes();
+        let at = flip.0 % mutated.len();
+        mutated[at] = flip.1;
+        bodies.push(mutated);
+        let xml_chars = |s: &str| s.chars().all(|c| {
+            matches!(c, '\t' | '\n' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        });
+        let must_accept = xml_chars(&content) && xml_chars(&from);
+        for (i, body) in bodies.into_iter().enumerate() {
+            let before = echo.calls.lock().unwrap().len();
+            let status = call(&rt, &app, "POST", &query, body);
+            if i == 0 && must_accept {
+                // Not vacuous: the untouched request of representable text is always taken.
+                prop_assert_eq!(status, 200);
+            }
+            let calls = echo.calls.lock().unwrap().clone();
+            if status == 200 {
+                // Accepted: the handler saw the encrypted message (at most once: same MsgId).
+                prop_assert_eq!(calls.len(), 1);
+                prop_assert_eq!(&calls[0].openid, &from);
+                prop_assert_eq!(&calls[0].inbound, &Inbound::Text { content: content.clone() });
+            } else {
+                prop_assert!((400..600).contains(&status), "{}", status);
+                prop_assert_eq!(calls.len(), before);
+            }
+        }
+    }
+}
+
+/// CDATA as WeChat writes it (a `]]>` inside is split across two sections).
+fn cdata(text: &str) -> String {
+    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
 }
