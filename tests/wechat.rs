@@ -991,7 +991,7 @@ async fn rate_limit_per_openid() {
 
 /// Raises this process's soft limit on open files towards `want` (never above the hard limit)
 /// and returns the limit in force.
-fn raise_fd_limit(want: u64) -> u64 {
+fn raise_fd_limit(want: libc::rlim_t) -> libc::rlim_t {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -1001,13 +1001,13 @@ fn raise_fd_limit(want: u64) -> u64 {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 0;
         }
-        if lim.rlim_cur < want as libc::rlim_t {
-            lim.rlim_cur = (want as libc::rlim_t).min(lim.rlim_max);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// Waits (until `deadline`) for the server to close `conn`, reading and discarding anything it
