@@ -152,7 +152,7 @@ async fn migrations_are_idempotent(db: Db) {
     assert_eq!(current(&third, 19, 1).await, Some(3.5));
     assert_eq!(
         count(&again, "SELECT COUNT(*) FROM _sqlx_migrations").await,
-        2
+        3
     );
     assert_eq!(db.store.states(None).await.expect("states").len(), 4);
 }
