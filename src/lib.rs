@@ -8,7 +8,9 @@
 pub mod console;
 pub mod core;
 pub mod eval;
+pub mod http;
 pub mod knowledge;
+pub mod limit;
 pub mod matcher;
 pub mod progress;
 pub mod signals;

@@ -138,20 +138,27 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(async {
                 let core =
                     Arc::new(start_core(&cli.database_url, &cli.admin_ids, knowledge).await?);
+                if config.aes_key.is_none() {
+                    tracing::warn!("{}", minsheng::wechat::PLAIN_MODE_WARNING);
+                }
                 let handler = Arc::new(minsheng::wechat::bot::CoreHandler::new(Arc::clone(&core)));
-                let app =
-                    axum::Router::new().nest("/wechat", minsheng::wechat::router(config, handler));
+                let router = minsheng::wechat::router(config, handler, core.store().clone());
+                let app = axum::Router::new().nest("/wechat", router);
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
                 tracing::info!(%listen, "serving the WeChat callback at /wechat");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        minsheng::signals::terminated().await;
-                        tracing::info!("shutting down: finishing the requests in flight");
-                    })
-                    .await
-                    .context("serving the WeChat callback")?;
+                let stop = tokio_util::sync::CancellationToken::new();
+                // This process may be the only one running: it prunes dedup keys and nonces.
+                let sweeper =
+                    tokio::spawn(minsheng::store::sweep(core.store().clone(), stop.clone()));
+                minsheng::http::serve(listener, app, minsheng::http::Limits::default(), async {
+                    minsheng::signals::terminated().await;
+                    tracing::info!("shutting down: finishing the requests in flight");
+                })
+                .await;
+                stop.cancel();
+                let _ = sweeper.await;
                 core.store().close().await;
                 anyhow::Ok(())
             })?;

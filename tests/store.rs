@@ -10,8 +10,8 @@ use std::time::Duration;
 use minsheng::Lang;
 use minsheng::knowledge::{Bilingual, Comparator, GoalKind, Metric, MetricKind, Milestone, Task};
 use minsheng::store::{
-    Actor, AuditKind, Change, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Stage, Store,
-    StoreError, UndoOutcome,
+    Actor, AuditKind, Change, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, NonceSeen,
+    REPLAY_WINDOW_SECS, Stage, Store, StoreError, UndoOutcome,
 };
 use minsheng::units::Unit;
 
@@ -35,6 +35,8 @@ on_both_backends!(
     unanswered_log_is_bounded,
     feedback,
     first_seen_dedups,
+    pruning_keeps_everything_inside_the_replay_window,
+    wechat_nonces_tell_retries_from_replays,
     persists_across_reopening,
     a_chat_hears_its_notifications_in_order,
 );
@@ -992,9 +994,130 @@ async fn first_seen_dedups(db: Db) {
         other.first_seen("wechat", "msg-2")
     );
     assert!(x.expect("seen") ^ y.expect("seen"));
-    let far_future = i64::MAX;
-    assert_eq!(s.forget_seen_before(far_future).await.expect("forget"), 3);
-    assert!(s.first_seen("wechat", "msg-1").await.expect("seen"));
+    // Keys this young are never forgotten, however far ahead the caller's cut-off is.
+    assert_eq!(s.forget_seen_before(i64::MAX).await.expect("forget"), 0);
+    assert!(!s.first_seen("wechat", "msg-1").await.expect("seen"));
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// Backdates a seen message key, as if it had been first seen `age_secs` ago.
+async fn age_seen(store: &Store, key: &str, age_secs: i64) {
+    let at = (now_secs() - age_secs) * 1000;
+    let sql = "UPDATE seen_messages SET created_at = $1 WHERE message_key = $2";
+    match store {
+        Store::Sqlite(pool) => sqlx::query(sql)
+            .bind(at)
+            .bind(key)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+        Store::Postgres(pool) => sqlx::query(sql)
+            .bind(at)
+            .bind(key)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+    }
+    .expect("backdate");
+}
+
+async fn pruning_keeps_everything_inside_the_replay_window(db: Db) {
+    let s = &db.store;
+    let w = REPLAY_WINDOW_SECS;
+    // Message keys: a replay is accepted up to 2 × the window after first sight.
+    for (key, age) in [
+        ("fresh", 0),
+        ("edge", 2 * w),
+        ("old", 2 * w + 120),
+        ("ancient", 86_400 * 2),
+    ] {
+        assert!(s.first_seen("wechat", key).await.expect("seen"));
+        age_seen(s, key, age).await;
+    }
+    assert_eq!(s.forget_seen_before(i64::MAX).await.expect("forget"), 2);
+    for (key, kept) in [
+        ("fresh", true),
+        ("edge", true),
+        ("old", false),
+        ("ancient", false),
+    ] {
+        assert_eq!(
+            !s.first_seen("wechat", key).await.expect("seen"),
+            kept,
+            "{key}"
+        );
+    }
+    // Nonces: kept while their timestamp could still pass the freshness check.
+    let now = now_secs();
+    for (nonce, ts) in [
+        ("future", now + w),
+        ("now", now),
+        ("edge", now - w),
+        ("stale", now - w - 120),
+        ("ancient", now - 86_400),
+    ] {
+        let seen = s
+            .remember_wechat_nonce(&ts.to_string(), nonce, ts, "d1")
+            .await
+            .expect("remember");
+        assert_eq!(seen, NonceSeen::New, "{nonce}");
+    }
+    assert_eq!(
+        s.forget_wechat_nonces_before(i64::MAX)
+            .await
+            .expect("forget"),
+        2
+    );
+    for (nonce, ts, kept) in [
+        ("future", now + w, true),
+        ("now", now, true),
+        ("edge", now - w, true),
+        ("stale", now - w - 120, false),
+        ("ancient", now - 86_400, false),
+    ] {
+        let seen = s
+            .remember_wechat_nonce(&ts.to_string(), nonce, ts, "d2")
+            .await
+            .expect("remember");
+        let want = if kept {
+            NonceSeen::OtherBody
+        } else {
+            NonceSeen::New
+        };
+        assert_eq!(seen, want, "{nonce}");
+    }
+}
+
+async fn wechat_nonces_tell_retries_from_replays(db: Db) {
+    let s = &db.store;
+    let ts = now_secs();
+    let stamp = ts.to_string();
+    let remember = |store: &Store, nonce: &'static str, digest: &'static str| {
+        let (store, stamp) = (store.clone(), stamp.clone());
+        async move {
+            store
+                .remember_wechat_nonce(&stamp, nonce, ts, digest)
+                .await
+                .expect("remember")
+        }
+    };
+    assert_eq!(remember(s, "n1", "aaa").await, NonceSeen::New);
+    assert_eq!(remember(s, "n1", "aaa").await, NonceSeen::SameBody);
+    assert_eq!(remember(s, "n1", "bbb").await, NonceSeen::OtherBody);
+    assert_eq!(remember(s, "n2", "bbb").await, NonceSeen::New);
+    // Another replica sees what this one saw; concurrent first sightings: exactly one is new.
+    let other = db.open().await;
+    assert_eq!(remember(&other, "n1", "ccc").await, NonceSeen::OtherBody);
+    let (x, y) = tokio::join!(remember(s, "n3", "x"), remember(&other, "n3", "y"));
+    let mut got = [x, y];
+    got.sort_by_key(|v| format!("{v:?}"));
+    assert_eq!(got, [NonceSeen::New, NonceSeen::OtherBody]);
 }
 
 async fn persists_across_reopening(db: Db) {

@@ -3,7 +3,11 @@
 //! Signatures and safe-mode crypto are re-implemented here from the published protocol rather
 //! than taken from `minsheng::wechat::protocol`, so a bug mirrored on both sides still fails.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,9 +16,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use minsheng::wechat::{self, Config, Handler, Inbound, Incoming};
+use minsheng::core::{Admins, Core};
+use minsheng::http::Limits;
+use minsheng::knowledge::Knowledge;
+use minsheng::store::{NonceSeen, Store};
+use minsheng::wechat::bot::CoreHandler;
+use minsheng::wechat::{self, Config, Handler, Inbound, Incoming, Nonces};
+use proptest::prelude::*;
 use reqwest::StatusCode;
 use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::ServiceExt as _;
 
 const TOKEN: &str = "minshengToken2024";
 const APPID: &str = "wx5823bf96d3bd56c7";
@@ -60,25 +73,57 @@ struct Server {
     url: String,
     handler: Arc<Recorder>,
     http: reqwest::Client,
+    /// The replay memory (an in-memory SQLite store).
+    store: Store,
+}
+
+fn config(safe: bool) -> Config {
+    Config {
+        token: TOKEN.to_owned(),
+        appid: APPID.to_owned(),
+        aes_key: safe.then(|| AES_KEY.to_owned()),
+    }
+}
+
+async fn memory_store() -> Store {
+    Store::connect("sqlite::memory:").await.unwrap()
+}
+
+/// Serves `app` on a loopback port through the hardened listener; returns its address.
+async fn serve(app: axum::Router, limits: Limits) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(minsheng::http::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
+    addr
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 async fn start(safe: bool) -> Server {
     let handler = Arc::new(Recorder::default());
-    let config = Config {
-        token: TOKEN.to_owned(),
-        appid: APPID.to_owned(),
-        aes_key: safe.then(|| AES_KEY.to_owned()),
-    };
-    let app = wechat::router(config, Arc::clone(&handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let store = memory_store().await;
+    let app = wechat::router(config(safe), Arc::clone(&handler), store.clone());
+    let addr = serve(app, Limits::default()).await;
     Server {
         url: format!("http://{addr}/"),
         handler,
-        http,
+        http: client(),
+        store,
     }
+}
+
+/// A nonce never used before in this process, as WeChat sends a fresh one per request.
+fn fresh_nonce() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}{n}", std::process::id())
 }
 
 // --- WeChat's side, from the published protocol ----------------------------------------------
@@ -190,7 +235,7 @@ impl Server {
     /// Posts `xml` in plain mode, signed (or with `signature` overriding the real one).
     async fn post_plain_signed(&self, xml: &str, signature: Option<&str>) -> reqwest::Response {
         let ts = now();
-        let nonce = "1320562132";
+        let nonce = &fresh_nonce();
         let good = sha1_sorted(&[TOKEN, &ts, nonce]);
         let sig = signature.unwrap_or(&good);
         self.http
@@ -217,7 +262,7 @@ impl Server {
     async fn post_safe(&self, xml: &str, appid: &str) -> (StatusCode, String, usize) {
         let (encrypt, pad) = wechat_encrypt(xml, appid);
         let ts = now();
-        let nonce = "848123641";
+        let nonce = &fresh_nonce();
         let msg_sig = sha1_sorted(&[TOKEN, &ts, nonce, &encrypt]);
         let envelope = format!(
             "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
@@ -569,4 +614,660 @@ async fn slow_handler_answers_success_then_retry_gets_reply() {
     assert_eq!(reply_content(&body), "echo: slow question");
     assert!(t1.elapsed() < Duration::from_secs(1));
     assert_eq!(s.handler.calls().len(), 1);
+}
+
+// --- forged and replayed requests ---------------------------------------------------------------
+
+/// A request as WeChat would sign it at `ts` with `nonce`: the query and the body. In safe mode
+/// the body is the envelope around `xml` encrypted; `plain_extra` is put next to the `Encrypt`
+/// element, as compatible mode (兼容模式) sends a plaintext copy.
+fn signed(
+    safe: bool,
+    ts: &str,
+    nonce: &str,
+    xml: &str,
+    plain_extra: &str,
+) -> (Vec<(String, String)>, String) {
+    let mut query = vec![
+        ("signature".to_owned(), sha1_sorted(&[TOKEN, ts, nonce])),
+        ("timestamp".to_owned(), ts.to_owned()),
+        ("nonce".to_owned(), nonce.to_owned()),
+        ("openid".to_owned(), OPENID.to_owned()),
+    ];
+    if !safe {
+        return (query, xml.to_owned());
+    }
+    let (encrypt, _) = wechat_encrypt(xml, APPID);
+    query.push(("encrypt_type".to_owned(), "aes".to_owned()));
+    query.push((
+        "msg_signature".to_owned(),
+        sha1_sorted(&[TOKEN, ts, nonce, &encrypt]),
+    ));
+    let body = format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{plain_extra}\
+         <Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    );
+    (query, body)
+}
+
+async fn post_raw(
+    http: &reqwest::Client,
+    url: &str,
+    query: &[(String, String)],
+    body: &str,
+) -> (StatusCode, String) {
+    let r = http
+        .post(url)
+        .query(query)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// The plain fields of a text message from `from`, without the `<xml>` wrapper.
+fn plain_fields(from: &str, content: &str, msg_id: u64) -> String {
+    format!(
+        "<FromUserName><![CDATA[{from}]]></FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+         <MsgId>{msg_id}</MsgId>",
+        now()
+    )
+}
+
+fn text_xml_from(from: &str, content: &str, msg_id: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{}</xml>",
+        plain_fields(from, content, msg_id)
+    )
+}
+
+fn secs(ts: &str) -> i64 {
+    ts.parse().unwrap()
+}
+
+#[tokio::test]
+async fn with_a_key_a_plain_body_is_forbidden() {
+    let s = start(true).await;
+    // Correctly signed in plain mode: the signature anyone can lift from a proxy log.
+    let forged = text_xml_from("oEVILxyz123", "/grant wechat:oEVILxyz123 14", 10_001);
+    let (status, _) = s.post_plain(&forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Claiming safe mode, with a msg_signature over an empty Encrypt, but no Encrypt element.
+    let (ts, nonce) = (now(), fresh_nonce());
+    let (mut query, _) = signed(false, &ts, &nonce, "", "");
+    query.push(("encrypt_type".into(), "aes".into()));
+    query.push((
+        "msg_signature".into(),
+        sha1_sorted(&[TOKEN, &ts, &nonce, ""]),
+    ));
+    let (status, _) = post_raw(&s.http, &s.url, &query, &forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn compatible_mode_reads_only_the_encrypted_copy() {
+    let s = start(true).await;
+    let real = text_xml("real question", 10_100);
+    let forged = plain_fields("oEVILxyz123", "/grant wechat:oEVILxyz123 14", 999);
+    for encrypt_type in [true, false] {
+        let (mut query, body) = signed(true, &now(), &fresh_nonce(), &real, &forged);
+        if !encrypt_type {
+            query.retain(|(k, _)| k != "encrypt_type");
+        }
+        let (status, reply) = post_raw(&s.http, &s.url, &query, &body).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(open_envelope(&reply), "echo: real question");
+    }
+    // Once (the second is the same MsgId), as the encrypted copy says.
+    let calls = s.handler.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].openid, OPENID);
+    assert_eq!(calls[0].dedup_key, "10100");
+    assert_eq!(
+        calls[0].inbound,
+        Inbound::Text {
+            content: "real question".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn stale_timestamps_are_refused() {
+    for safe in [false, true] {
+        let s = start(safe).await;
+        let now = secs(&now());
+        for ts in [now - 301, now + 301, now - 86_400, 0] {
+            let ts = ts.to_string();
+            let nonce = fresh_nonce();
+            let xml = text_xml("old news", 10_200);
+            let (query, body) = signed(safe, &ts, &nonce, &xml, "");
+            let (status, _) = post_raw(&s.http, &s.url, &query, &body).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "POST at {ts}, safe: {safe}");
+            let sig = sha1_sorted(&[TOKEN, &ts, &nonce]);
+            let r = s
+                .get(&[
+                    ("signature", sig.as_str()),
+                    ("timestamp", &ts),
+                    ("nonce", &nonce),
+                    ("echostr", "4242"),
+                ])
+                .await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "GET at {ts}");
+        }
+        assert!(s.handler.calls().is_empty());
+        // Inside the window, either way (clocks differ), is fine.
+        for (ts, id) in [(now - 240, 10_201), (now + 240, 10_202)] {
+            let xml = text_xml("news", id);
+            let (query, body) = signed(safe, &ts.to_string(), &fresh_nonce(), &xml, "");
+            let (status, _) = post_raw(&s.http, &s.url, &query, &body).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        assert_eq!(s.handler.calls().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn reused_nonce_with_another_body_is_refused_but_a_retry_is_answered() {
+    for safe in [false, true] {
+        let s = start(safe).await;
+        let (ts, nonce) = (now(), fresh_nonce());
+        let (query, body) = signed(safe, &ts, &nonce, &text_xml("first", 11_000), "");
+        let (status, first) = post_raw(&s.http, &s.url, &query, &body).await;
+        assert_eq!(status, StatusCode::OK);
+
+        // The captured query string with another body: in plain mode any body, in safe mode
+        // the same Encrypt with forged plain fields next to it (both keep the signature valid).
+        let forged = if safe {
+            body.replacen(
+                "<Encrypt>",
+                &format!(
+                    "{}<Encrypt>",
+                    plain_fields("oEVILxyz123", "/grant wechat:oEVILxyz123 14", 1)
+                ),
+                1,
+            )
+        } else {
+            text_xml_from("oEVILxyz123", "/grant wechat:oEVILxyz123 14", 11_001)
+        };
+        let (status, _) = post_raw(&s.http, &s.url, &query, &forged).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "safe: {safe}");
+        // Even a correctly signed new message may not reuse the pair.
+        let (query2, body2) = signed(safe, &ts, &nonce, &text_xml("second", 11_002), "");
+        let (status, _) = post_raw(&s.http, &s.url, &query2, &body2).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "safe: {safe}");
+
+        // WeChat's retry (same query, same body) still gets the reply, and the handler ran once.
+        let (status, again) = post_raw(&s.http, &s.url, &query, &body).await;
+        assert_eq!(status, StatusCode::OK);
+        let content = |xml: &str| {
+            if safe {
+                open_envelope(xml)
+            } else {
+                reply_content(xml)
+            }
+        };
+        assert_eq!(content(&again), content(&first));
+        assert_eq!(content(&first), "echo: first");
+        assert_eq!(s.handler.calls().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn empty_timestamp_or_nonce_is_refused() {
+    let s = start(false).await;
+    let ts = now();
+    // With both empty, the signature is just sha1(token): valid forever for anyone who saw it.
+    let token_only = sha1_sorted(&[TOKEN, "", ""]);
+    let no_nonce = sha1_sorted(&[TOKEN, &ts, ""]);
+    let no_ts = sha1_sorted(&[TOKEN, "", "123"]);
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![("signature", &token_only), ("timestamp", ""), ("nonce", "")],
+        vec![("signature", &token_only)],
+        vec![("signature", &no_nonce), ("timestamp", &ts), ("nonce", "")],
+        vec![("signature", &no_nonce), ("timestamp", &ts)],
+        vec![("signature", &no_ts), ("timestamp", ""), ("nonce", "123")],
+    ];
+    let xml = text_xml("hi", 12_000);
+    for query in &cases {
+        let r = s
+            .http
+            .post(&s.url)
+            .query(query)
+            .body(xml.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "POST {query:?}");
+        let mut get = query.clone();
+        get.push(("echostr", "777"));
+        assert_eq!(
+            s.get(&get).await.status(),
+            StatusCode::FORBIDDEN,
+            "GET {query:?}"
+        );
+    }
+    // Safe mode: a msg_signature over empty timestamp and nonce.
+    let s = start(true).await;
+    let (encrypt, _) = wechat_encrypt(&xml, APPID);
+    let sig = sha1_sorted(&[TOKEN, "", "", &encrypt]);
+    let body = format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
+    let r = s
+        .http
+        .post(&s.url)
+        .query(&[
+            ("timestamp", ""),
+            ("nonce", ""),
+            ("encrypt_type", "aes"),
+            ("msg_signature", &sig),
+        ])
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(s.handler.calls().is_empty());
+}
+
+#[tokio::test]
+async fn replay_memory_unreachable_fails_closed() {
+    let s = start(true).await;
+    s.store.close().await;
+    let (status, _, _) = s.post_safe(&text_xml("hi", 13_000), APPID).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(s.handler.calls().is_empty());
+}
+
+// --- through the real core ----------------------------------------------------------------------
+
+/// The callback with the real core on a SQLite file, `OPENID` an administrator.
+async fn start_core(safe: bool, dir: &tempfile::TempDir) -> (String, Store) {
+    let url = format!("sqlite://{}", dir.path().join("minsheng.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let knowledge = Arc::new(Knowledge::load_dir(Path::new("faq")).unwrap());
+    let admins = Admins::parse(&format!("wechat:{OPENID}")).unwrap();
+    let core = Arc::new(Core::start(knowledge, store.clone(), admins).await.unwrap());
+    let handler = Arc::new(CoreHandler::new(core));
+    let app = wechat::router(config(safe), handler, store.clone());
+    let addr = serve(app, Limits::default()).await;
+    (format!("http://{addr}/"), store)
+}
+
+#[tokio::test]
+async fn forged_grant_from_an_admin_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store) = start_core(true, &dir).await;
+    let http = client();
+
+    // The administrator's genuine message, as a proxy log would capture it.
+    let (ts, nonce) = (now(), fresh_nonce());
+    let genuine = text_xml_from(OPENID, "/status 14", 20_001);
+    let (query, body) = signed(true, &ts, &nonce, &genuine, "");
+    let (status, _) = post_raw(&http, &url, &query, &body).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let grant = plain_fields(OPENID, "/grant wechat:oEVILxyz123 14", 20_002);
+    // 1. Its query string over a plain body "from" the administrator.
+    let plain = format!("<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>{grant}</xml>");
+    let (status, _) = post_raw(&http, &url, &query, &plain).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // 2. The same without encrypt_type, as the issue's attack sent it.
+    let mut bare = query.clone();
+    bare.retain(|(k, _)| k != "encrypt_type" && k != "msg_signature");
+    let (status, _) = post_raw(&http, &url, &bare, &plain).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // 3. Its genuine Encrypt with the grant as the compatible-mode plaintext copy.
+    let compat = body.replacen("<Encrypt>", &format!("{grant}<Encrypt>"), 1);
+    let (status, _) = post_raw(&http, &url, &query, &compat).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    assert!(store.officers().await.unwrap().is_empty());
+    assert_eq!(store.officer("wechat", "oEVILxyz123").await.unwrap(), None);
+
+    // The channel itself works: the administrator's real grant is applied.
+    let real = text_xml_from(OPENID, "/grant wechat:oGOODxyz123 14", 20_003);
+    let (query, body) = signed(true, &now(), &fresh_nonce(), &real, "");
+    let (status, _) = post_raw(&http, &url, &query, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let officers = store.officers().await.unwrap();
+    assert_eq!(officers.len(), 1);
+    assert_eq!(officers[0].user_id, "oGOODxyz123");
+}
+
+#[tokio::test]
+async fn rate_limit_per_openid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _store) = start_core(false, &dir).await;
+    let http = client();
+    let ask = |from: &'static str, text: &'static str, id: u64| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let xml = text_xml_from(from, text, id);
+            let (query, body) = signed(false, &now(), &fresh_nonce(), &xml, "");
+            let (status, reply) = post_raw(&http, &url, &query, &body).await;
+            assert_eq!(status, StatusCode::OK);
+            if reply == "success" {
+                String::new()
+            } else {
+                field(&reply, "Content").unwrap()
+            }
+        }
+    };
+    let slow_down_zh = minsheng::limit::slow_down(Some(minsheng::Lang::Zh));
+    for id in 1..=20 {
+        let reply = ask(OPENID, "什么是错时共享停车？", 30_000 + id).await;
+        assert!(!reply.is_empty() && reply != slow_down_zh, "{id}: {reply}");
+    }
+    assert_eq!(
+        ask(OPENID, "什么是错时共享停车？", 30_021).await,
+        slow_down_zh
+    );
+    assert_eq!(ask(OPENID, "什么是错时共享停车？", 30_022).await, "");
+    assert_eq!(ask(OPENID, "/status 14", 30_023).await, "");
+    // Other followers are not held back.
+    let other = ask(
+        "oOther0000000000000000000001",
+        "什么是错时共享停车？",
+        30_024,
+    )
+    .await;
+    assert!(other.contains("错时共享"), "{other}");
+    // In the language of the message.
+    for id in 1..=20 {
+        ask("oEnglish00000000000000000001", "hello", 31_000 + id).await;
+    }
+    let en = ask(
+        "oEnglish00000000000000000001",
+        "what is shared parking",
+        31_021,
+    )
+    .await;
+    assert_eq!(en, minsheng::limit::slow_down(Some(minsheng::Lang::En)));
+}
+
+// --- slow and half-open clients ------------------------------------------------------------------
+
+/// Raises this process's soft limit on open files towards `want` (never above the hard limit)
+/// and returns the limit in force.
+fn raise_fd_limit(want: libc::rlim_t) -> libc::rlim_t {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Waits (until `deadline`) for the server to close `conn`, reading and discarding anything it
+/// sends first (e.g. a 408). True if it was closed in time.
+async fn closed_by(conn: &mut TcpStream, deadline: tokio::time::Instant) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_do_not_delay_a_valid_request() {
+    const HALF_HEADERS: usize = 950;
+    const DRIBBLERS: usize = 50;
+    let limit = raise_fd_limit(4096);
+    assert!(
+        limit >= 1400,
+        "this test needs ~1,300 open files; the limit is {limit}"
+    );
+    let limits = Limits {
+        max_connections: 200,
+        header_read_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(3),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let handler = Arc::new(Recorder::default());
+    let store = memory_store().await;
+    let app = wechat::router(config(true), Arc::clone(&handler), store.clone());
+    let addr = serve(app, limits).await;
+    let started = tokio::time::Instant::now();
+
+    // Many more sockets than the server keeps open, each stopping halfway through a header.
+    let mut half = Vec::with_capacity(HALF_HEADERS);
+    for _ in 0..HALF_HEADERS {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+            .await
+            .unwrap();
+        half.push(c);
+    }
+    // Whole headers, then the body a byte at a time, each byte well inside the body timeout.
+    let mut dribblers = tokio::task::JoinSet::new();
+    for _ in 0..DRIBBLERS {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n<")
+            .await
+            .unwrap();
+        dribblers.spawn(async move {
+            let t0 = tokio::time::Instant::now();
+            for _ in 0..40 {
+                if c.write_all(b"x").await.is_err() {
+                    return Some(t0.elapsed());
+                }
+                let soon = tokio::time::Instant::now() + Duration::from_millis(300);
+                if closed_by(&mut c, soon).await {
+                    return Some(t0.elapsed());
+                }
+            }
+            None
+        });
+    }
+
+    // A real WeChat request gets through at once.
+    let s = Server {
+        url: format!("http://{addr}/"),
+        handler: Arc::clone(&handler),
+        http: client(),
+        store,
+    };
+    let t = Instant::now();
+    let (status, body, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.post_safe(&text_xml("still here", 40_000), APPID),
+    )
+    .await
+    .expect("the valid request was answered");
+    let waited = t.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(open_envelope(&body), "echo: still here");
+    assert!(
+        waited < Duration::from_secs(2),
+        "valid request waited {waited:?}"
+    );
+
+    // Every half-header socket is closed: to make room, or after the header timeout.
+    let deadline = started + limits.header_read_timeout + Duration::from_secs(4);
+    for (i, c) in half.iter_mut().enumerate() {
+        assert!(
+            closed_by(c, deadline).await,
+            "half-header socket {i} still open"
+        );
+    }
+    // Every dribbler is cut off by the request timeout, not served for as long as it likes.
+    while let Some(done) = dribblers.join_next().await {
+        let lasted = done.unwrap().expect("a dribbling client was never cut off");
+        assert!(
+            lasted <= limits.request_timeout + Duration::from_secs(2),
+            "{lasted:?}"
+        );
+    }
+    assert_eq!(handler.calls().len(), 1);
+}
+
+// --- property: a refusal, or exactly what was sent ------------------------------------------------
+
+/// Records what reached it and echoes it; never sleeps (unlike [`Recorder`]).
+#[derive(Default)]
+struct Echo {
+    calls: Mutex<Vec<Incoming>>,
+}
+
+impl Handler for Echo {
+    fn handle(&self, msg: Incoming) -> impl Future<Output = String> + Send {
+        self.calls.lock().unwrap().push(msg);
+        async { String::new() }
+    }
+}
+
+/// Replay memory in a map, so the property runs without a database.
+#[derive(Default, Clone)]
+struct MapNonces(Arc<Mutex<HashMap<(String, String), String>>>);
+
+impl Nonces for MapNonces {
+    async fn remember(
+        &self,
+        timestamp: &str,
+        nonce: &str,
+        _ts_secs: i64,
+        body_sha1: &str,
+    ) -> Result<NonceSeen, String> {
+        let mut seen = self.0.lock().unwrap();
+        let key = (timestamp.to_owned(), nonce.to_owned());
+        Ok(match seen.get(&key) {
+            None => {
+                seen.insert(key, body_sha1.to_owned());
+                NonceSeen::New
+            }
+            Some(d) if d == body_sha1 => NonceSeen::SameBody,
+            Some(_) => NonceSeen::OtherBody,
+        })
+    }
+}
+
+/// Sends one request to `app` in process; returns the status.
+fn call(
+    rt: &tokio::runtime::Runtime,
+    app: &axum::Router,
+    method: &str,
+    query: &[(String, String)],
+    body: Vec<u8>,
+) -> u16 {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(format!("/?{query}"))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    rt.block_on(async {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        // Reading the body drives any part of the handler still pending.
+        let _ = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+        status
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Arbitrary queries and bodies, in either mode: never a panic, never the handler.
+    #[test]
+    fn arbitrary_requests_are_refused(
+        safe in any::<bool>(),
+        get in any::<bool>(),
+        query in proptest::collection::vec(
+            (prop_oneof![
+                Just("signature".to_owned()), Just("msg_signature".to_owned()),
+                Just("timestamp".to_owned()), Just("nonce".to_owned()),
+                Just("encrypt_type".to_owned()), Just("echostr".to_owned()), ".{0,8}",
+            ], ".{0,48}"),
+            0..7,
+        ),
+        body in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        let rt = runtime();
+        let echo = Arc::new(Echo::default());
+        let app = wechat::router(config(safe), Arc::clone(&echo), MapNonces::default());
+        let status = call(&rt, &app, if get { "GET" } else { "POST" }, &query, body);
+        prop_assert!((400..600).contains(&status), "{status}");
+        prop_assert!(echo.calls.lock().unwrap().is_empty());
+    }
+
+    /// A correctly signed and encrypted message with arbitrary content and sender, then the
+    /// same request with one byte of the body changed: each is refused, or the handler sees
+    /// exactly what was encrypted.
+    #[test]
+    fn accepted_means_exactly_what_was_encrypted(
+        // XML normalises line ends, as WeChat's own parser does; everything else must survive.
+        content in "[^\r]{0,300}",
+        from in "[^\r]{1,40}",
+        msg_id in any::<u64>(),
+        flip in any::<(usize, u8)>(),
+    ) {
+        let rt = runtime();
+        let echo = Arc::new(Echo::default());
+        let app = wechat::router(config(true), Arc::clone(&echo), MapNonces::default());
+        let xml = format!(
+            "<xml><ToUserName>{ACCOUNT}</ToUserName><FromUserName>{}</FromUserName>\
+             <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>{}</Content>\
+             <MsgId>{msg_id}</MsgId></xml>",
+            cdata(&from),
+            cdata(&content),
+        );
+        let (query, body) = signed(true, &now(), &fresh_nonce(), &xml, "");
+        let mut bodies = vec![body.clone().into_bytes()];
+        let mut mutated = body.into_bytes();
+        let at = flip.0 % mutated.len();
+        mutated[at] = flip.1;
+        bodies.push(mutated);
+        let xml_chars = |s: &str| s.chars().all(|c| {
+            matches!(c, '\t' | '\n' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        });
+        let must_accept = xml_chars(&content) && xml_chars(&from);
+        for (i, body) in bodies.into_iter().enumerate() {
+            let before = echo.calls.lock().unwrap().len();
+            let status = call(&rt, &app, "POST", &query, body);
+            if i == 0 && must_accept {
+                // Not vacuous: the untouched request of representable text is always taken.
+                prop_assert_eq!(status, 200);
+            }
+            let calls = echo.calls.lock().unwrap().clone();
+            if status == 200 {
+                // Accepted: the handler saw the encrypted message (at most once: same MsgId).
+                prop_assert_eq!(calls.len(), 1);
+                prop_assert_eq!(&calls[0].openid, &from);
+                prop_assert_eq!(&calls[0].inbound, &Inbound::Text { content: content.clone() });
+            } else {
+                prop_assert!((400..600).contains(&status), "{}", status);
+                prop_assert_eq!(calls.len(), before);
+            }
+        }
+    }
+}
+
+/// CDATA as WeChat writes it (a `]]>` inside is split across two sections).
+fn cdata(text: &str) -> String {
+    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
 }

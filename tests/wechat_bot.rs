@@ -3,6 +3,7 @@
 //! WeChat's published algorithm is tested independently in `tests/wechat.rs`).
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use minsheng::wechat::protocol::{self, AesKey};
@@ -58,6 +59,15 @@ fn now() -> String {
         .to_string()
 }
 
+fn fresh_nonce() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 fn text_xml(from: &str, content: &str, msg_id: u64) -> String {
     format!(
         "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
@@ -74,7 +84,9 @@ impl Wechat {
     /// reply text (empty for `success` or an error).
     async fn send(&self, xml: &str, good_signature: bool) -> (u16, String) {
         let encrypt = protocol::encrypt(&self.key, APPID, xml);
-        let (ts, nonce) = (now(), "848123641");
+        // WeChat sends a fresh nonce with every request; a reused one with another body is
+        // refused as a replay.
+        let (ts, nonce) = (now(), &fresh_nonce());
         let mut msg_sig = protocol::msg_signature(TOKEN, &ts, nonce, &encrypt);
         if !good_signature {
             msg_sig = msg_sig.replace(|c: char| c.is_ascii_digit(), "0");

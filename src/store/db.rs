@@ -25,7 +25,7 @@ use sqlx::sqlite::{
 
 use super::rows::{self, AuditRow, OfficerRow, StateRow, audit_columns};
 use super::{Actor, AuditEntry, AuditKind, Change, MetricState, Officer, OutboxItem, Stage};
-use super::{StoreError, UndoOutcome};
+use super::{NonceSeen, REPLAY_WINDOW_SECS, StoreError, UndoOutcome};
 use crate::Lang;
 use crate::knowledge::Task;
 
@@ -1016,10 +1016,77 @@ impl Store {
 
     /// Forgets message keys first seen before `before_ms` (redeliveries come within minutes),
     /// so the table does not grow forever. Returns how many were removed.
+    ///
+    /// Never forgets a key younger than twice [`REPLAY_WINDOW_SECS`] (plus a minute for clock
+    /// skew between replicas), whatever `before_ms` says: a message with a timestamp at the
+    /// window's far edge is accepted up to 2 × the window after it was first seen, and its
+    /// key must still be here then, or a replay would be acted on again.
     pub async fn forget_seen_before(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let floor = now_ms() - (2 * REPLAY_WINDOW_SECS + 60) * 1000;
+        let before_ms = before_ms.min(floor);
         Ok(on_pool!(self, pool => {
             sqlx::query("DELETE FROM seen_messages WHERE created_at < $1")
                 .bind(before_ms)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    /// Records a signed WeChat callback's (timestamp, nonce) pair with a digest of its body,
+    /// atomically across replicas: [`NonceSeen::New`] the first time, [`NonceSeen::SameBody`]
+    /// for WeChat's retry of the same request, [`NonceSeen::OtherBody`] for a replay with a
+    /// different body. `ts_secs` is the timestamp as a number, for pruning.
+    pub async fn remember_wechat_nonce(
+        &self,
+        timestamp: &str,
+        nonce: &str,
+        ts_secs: i64,
+        body_sha1: &str,
+    ) -> Result<NonceSeen, StoreError> {
+        let (inserted, stored): (u64, Option<String>) = on_pool!(self, pool => {
+            let inserted = sqlx::query(
+                "INSERT INTO wechat_nonces (stamp, nonce, ts_secs, body_sha1, seen_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stamp, nonce) DO NOTHING",
+            )
+            .bind(timestamp)
+            .bind(nonce)
+            .bind(ts_secs)
+            .bind(body_sha1)
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected();
+            let stored = if inserted > 0 {
+                None
+            } else {
+                sqlx::query_scalar(
+                    "SELECT body_sha1 FROM wechat_nonces WHERE stamp = $1 AND nonce = $2",
+                )
+                .bind(timestamp)
+                .bind(nonce)
+                .fetch_optional(pool)
+                .await?
+            };
+            (inserted, stored)
+        });
+        Ok(match (inserted, stored) {
+            (n, _) if n > 0 => NonceSeen::New,
+            (_, Some(digest)) if digest == body_sha1 => NonceSeen::SameBody,
+            // Gone between the insert and the read (pruned as stale): not provably a retry.
+            _ => NonceSeen::OtherBody,
+        })
+    }
+
+    /// Forgets nonce pairs whose timestamp is before `ts_secs` (Unix seconds). Never one whose
+    /// timestamp is still inside [`REPLAY_WINDOW_SECS`] of now (plus a minute for clock skew):
+    /// only once the timestamp alone refuses a pair may the pair be forgotten.
+    pub async fn forget_wechat_nonces_before(&self, ts_secs: i64) -> Result<u64, StoreError> {
+        let floor = now_ms() / 1000 - REPLAY_WINDOW_SECS - 60;
+        let ts_secs = ts_secs.min(floor);
+        Ok(on_pool!(self, pool => {
+            sqlx::query("DELETE FROM wechat_nonces WHERE ts_secs < $1")
+                .bind(ts_secs)
                 .execute(pool)
                 .await?
                 .rows_affected()

@@ -17,6 +17,50 @@ mod rows;
 
 pub use db::{MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
 
+/// How far (seconds) a signed request's timestamp may be from now before a channel refuses
+/// it (WeChat's callback). The store never forgets a dedup key or a nonce while a replay of
+/// it could still pass that check, whatever the caller asks.
+pub const REPLAY_WINDOW_SECS: i64 = 300;
+
+/// What [`Store::remember_wechat_nonce`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceSeen {
+    /// First sighting of the pair.
+    New,
+    /// Seen before with the same body: the sender retrying.
+    SameBody,
+    /// Seen before with a different body: a replay of a captured signature.
+    OtherBody,
+}
+
+/// Message keys are kept this long (redeliveries come within minutes; far beyond the window).
+const SEEN_TTL_MS: i64 = 24 * 3600 * 1000;
+/// How often [`sweep`] prunes.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Prunes old message keys and WeChat nonces now and every ten minutes until `stop`. Every
+/// channel process runs it, so the tables stay bounded whichever channels are deployed; the
+/// store's own floors keep it from forgetting anything a replay could still use.
+pub async fn sweep(store: Store, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        if let Err(e) = store.forget_seen_before(now_ms - SEEN_TTL_MS).await {
+            tracing::warn!(error = %e, "forgetting old message keys failed");
+        }
+        let stale = now_ms / 1000 - REPLAY_WINDOW_SECS;
+        if let Err(e) = store.forget_wechat_nonces_before(stale).await {
+            tracing::warn!(error = %e, "forgetting old WeChat nonces failed");
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+    }
+}
+
 /// Which channel an identity belongs to: ids are never shared between channels, so a Telegram
 /// user id can never act as a WeChat user or the reverse.
 pub type Channel = &'static str; // "console" | "telegram" | "wechat"

@@ -10,10 +10,10 @@ use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, Me, ParseMode, User};
 use teloxide::utils::command::BotCommands;
 
-use super::limit::{Limiter, Verdict};
 use super::{CHANNEL, Redactor, render};
 use crate::Lang;
 use crate::core::{self, Core, Input, Reply, Sender};
+use crate::limit::{Limiter, Verdict, slow_down};
 
 /// The commands the bot knows, for telling in a group whether a `/word` is meant for us.
 /// Arguments are left to the core, which parses them itself.
@@ -309,18 +309,6 @@ async fn send_part(
                 tokio::time::sleep(after.duration().min(Duration::from_secs(60))).await;
             }
             Err(e) => return Err(e),
-        }
-    }
-}
-
-fn slow_down(lang: Option<Lang>) -> &'static str {
-    match lang {
-        Some(Lang::En) => {
-            "You're sending messages faster than I can answer. Please wait a minute, then ask again."
-        }
-        Some(Lang::Zh) => "您发送消息太快了，请稍等一分钟再提问。",
-        None => {
-            "您发送消息太快了，请稍等一分钟再提问。\nYou're sending messages faster than I can answer. Please wait a minute, then ask again."
         }
     }
 }

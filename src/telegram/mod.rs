@@ -6,7 +6,6 @@
 //! chat's messages in order and different chats concurrent.
 
 mod handler;
-pub mod limit;
 mod notifier;
 pub mod render;
 
@@ -29,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 use crate::Lang;
 use crate::core::Core;
 
+pub use crate::limit::RateLimit;
 pub use handler::{Command, strip_mention};
-pub use limit::RateLimit;
 
 pub const CHANNEL: &str = "telegram";
 
@@ -332,7 +331,7 @@ pub async fn serve(
 
     let shared = Arc::new(handler::Shared {
         core: core.clone(),
-        limiter: limit::Limiter::new(config.rate_limit),
+        limiter: crate::limit::Limiter::new(config.rate_limit),
         redactor: redactor.clone(),
         dedup,
     });
@@ -358,11 +357,15 @@ pub async fn serve(
             store: core.store().clone(),
             redactor: redactor.clone(),
             poll: config.outbox_poll,
-            sweep_seen: dedup,
         }
         .run(notifier_stop.clone()),
     );
     tokio::spawn(set_commands(bot.clone(), redactor.clone()));
+    // Old dedup keys and nonces are pruned by whichever channel runs (see store::sweep).
+    tokio::spawn(crate::store::sweep(
+        core.store().clone(),
+        notifier_stop.clone(),
+    ));
 
     let result = match config.mode {
         Mode::Polling => {
@@ -469,13 +472,13 @@ async fn webhook_listener(
         .map_err(|e| api_error(redactor, &e))?;
     let options = webhooks::Options::new(listen, url).secret_token(secret);
     let (listener, stopped, router) = webhooks::axum_no_setup(options);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(tcp, router)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!(error = %e, "the webhook server failed");
-        }
-    });
+    // Not axum::serve: the webhook is on the internet, so it gets connection limits and
+    // timeouts like every other listener.
+    tokio::spawn(crate::http::serve(
+        tcp,
+        router,
+        crate::http::Limits::default(),
+        stopped,
+    ));
     Ok(listener)
 }

@@ -5,7 +5,7 @@
 //! repeats one (short of a crash between the send and the completion, which at-least-once
 //! delivery has to accept). Replicas sharing a PostgreSQL store never lease the same row.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use teloxide::adaptors::Throttle;
 use teloxide::prelude::*;
@@ -26,9 +26,6 @@ pub const MAX_ATTEMPTS: i32 = 10;
 /// First retry delay after a server or network error; doubles per attempt, up to the cap.
 const BACKOFF_BASE_MS: i64 = 1_000;
 const BACKOFF_CAP_MS: i64 = 600_000;
-/// Webhook dedup keys older than this are forgotten (Telegram redelivers within minutes).
-const SEEN_TTL_MS: i64 = 24 * 3600 * 1000;
-const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 pub(super) struct Notifier {
     pub bot: Throttle<Bot>,
@@ -36,21 +33,12 @@ pub(super) struct Notifier {
     pub redactor: Redactor,
     /// How often to look for new notifications when the outbox was empty.
     pub poll: Duration,
-    /// Also sweep old webhook dedup keys.
-    pub sweep_seen: bool,
 }
 
 impl Notifier {
     /// Runs until `stop`; a round in flight (sends and their bookkeeping) always finishes.
     pub async fn run(self, stop: CancellationToken) {
-        let mut last_sweep: Option<tokio::time::Instant> = None;
         loop {
-            if self.sweep_seen && last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
-                last_sweep = Some(tokio::time::Instant::now());
-                if let Err(e) = self.store.forget_seen_before(now_ms() - SEEN_TTL_MS).await {
-                    tracing::warn!(error = %e, "forgetting old webhook update ids failed");
-                }
-            }
             let busy = match self.store.claim_outbox(CHANNEL, BATCH, LEASE_MS).await {
                 Ok(items) if items.is_empty() => false,
                 Ok(items) => {
@@ -193,12 +181,6 @@ fn log_store(r: Result<(), crate::store::StoreError>) {
     if let Err(e) = r {
         tracing::warn!(error = %e, "updating the outbox failed");
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::core::{Button, Core, Input, Message, Reply, Sender};
+use crate::limit::{Limiter, RateLimit, Verdict, slow_down};
 use crate::matcher::normalize::is_han;
 
 use super::protocol::{MAX_TEXT_BYTES, fit_text};
@@ -20,13 +21,21 @@ const MAX_REMEMBERED: usize = 10_000;
 pub struct CoreHandler {
     core: Arc<Core>,
     choices: Mutex<HashMap<String, Vec<Button>>>,
+    /// Per OpenID, as on Telegram: a script must not keep the core busy.
+    limiter: Limiter<String>,
 }
 
 impl CoreHandler {
+    /// With the default rate limit (20 messages a minute per OpenID).
     pub fn new(core: Arc<Core>) -> CoreHandler {
+        CoreHandler::with_rate_limit(core, RateLimit::default())
+    }
+
+    pub fn with_rate_limit(core: Arc<Core>, limit: RateLimit) -> CoreHandler {
         CoreHandler {
             core,
             choices: Mutex::new(HashMap::new()),
+            limiter: Limiter::new(limit),
         }
     }
 
@@ -83,6 +92,12 @@ impl Handler for CoreHandler {
             Ok(false) => return String::new(),
             Err(e) => tracing::warn!(error = %e, "wechat dedup check failed; answering anyway"),
         }
+        // After the dedup check: WeChat's retries of one message count once.
+        match self.limiter.check(msg.openid.clone()) {
+            Verdict::Allow => {}
+            Verdict::Warn => return slow_down(reply_lang(&msg.inbound)).to_string(),
+            Verdict::Drop => return String::new(),
+        }
         let chinese_default = crate::Lang::Zh;
         let text = match msg.inbound {
             Inbound::Text { content } => self.text(&msg.openid, &content).await,
@@ -95,6 +110,24 @@ impl Handler for CoreHandler {
             }
         };
         fit(&text)
+    }
+}
+
+/// The language to say "slow down" in: Chinese for Chinese text, English for English words,
+/// both when there is no telling (events, numbers, images).
+fn reply_lang(inbound: &Inbound) -> Option<crate::Lang> {
+    let Inbound::Text { content } = inbound else {
+        return None;
+    };
+    if content.chars().any(is_han) {
+        Some(crate::Lang::Zh)
+    } else if content
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .any(|w| w.len() >= 3)
+    {
+        Some(crate::Lang::En)
+    } else {
+        None
     }
 }
 

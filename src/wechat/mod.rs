@@ -7,6 +7,16 @@
 //! WeChat waits 5 s for a reply and then retries the same message (up to three times), so the
 //! adapter runs the handler once per message in the background, answers `success` ("no reply")
 //! when it is not done in time, and gives the finished reply to a later retry.
+//!
+//! What a request must carry to reach the handler:
+//! - a signature by the account's token over a non-empty timestamp and nonce, the timestamp
+//!   within [`protocol::FRESHNESS_SECS`] of now;
+//! - a (timestamp, nonce) pair never seen with another body ([`Nonces`], shared by replicas);
+//! - with an EncodingAESKey configured, the message inside the `Encrypt` element, covered by
+//!   `msg_signature`. Plain fields next to it (兼容模式) are ignored, and a body without it is
+//!   refused: only the encrypted copy is signed. Without a key (plain mode) the signature
+//!   covers only the timestamp and nonce, never the body, so anyone who sees a request can
+//!   send another body under its signature within the window, once.
 
 pub mod bot;
 pub mod protocol;
@@ -31,6 +41,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::store::{NonceSeen, Store};
 use protocol::{AesKey, Message};
 
 /// Larger bodies are refused with 413; real messages are a few KB at most.
@@ -161,8 +172,44 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, msg: Incoming) -> impl std::future::Future<Output = String> + Send;
 }
 
+/// Where the callback remembers signed (timestamp, nonce) pairs. [`Store`] implements it, so
+/// every replica sharing a database refuses a pair another replica saw with another body.
+pub trait Nonces: Send + Sync + 'static {
+    /// Records the pair with its body's digest and says whether it was seen before. An error
+    /// (store unreachable) makes the callback refuse with 503: it cannot rule out a replay.
+    fn remember(
+        &self,
+        timestamp: &str,
+        nonce: &str,
+        ts_secs: i64,
+        body_sha1: &str,
+    ) -> impl std::future::Future<Output = Result<NonceSeen, String>> + Send;
+}
+
+impl Nonces for Store {
+    async fn remember(
+        &self,
+        timestamp: &str,
+        nonce: &str,
+        ts_secs: i64,
+        body_sha1: &str,
+    ) -> Result<NonceSeen, String> {
+        self.remember_wechat_nonce(timestamp, nonce, ts_secs, body_sha1)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What plain mode exposes, for the start-up log (and the README says the same).
+pub const PLAIN_MODE_WARNING: &str = "WeChat plain mode (no WECHAT_AES_KEY): messages cross \
+     the network readable, and the signature covers only the timestamp and nonce, not the \
+     body, so anyone who can see or capture a request (a proxy log is enough) can read it and \
+     send one forged message (any sender, e.g. an admin's OpenID) under its signature within \
+     5 minutes. Use safe mode (安全模式) with WECHAT_AES_KEY.";
+
 /// The callback router: `GET /` answers WeChat's server verification, `POST /` takes messages.
-pub fn router<H: Handler>(config: Config, handler: Arc<H>) -> Router {
+/// `nonces` is the replay memory (the [`Store`] in production).
+pub fn router<H: Handler, N: Nonces>(config: Config, handler: Arc<H>, nonces: N) -> Router {
     let key = match config.decoded_key() {
         Ok(None) => SafeMode::Off,
         Ok(Some(key)) => SafeMode::On(key),
@@ -176,10 +223,11 @@ pub fn router<H: Handler>(config: Config, handler: Arc<H>) -> Router {
         appid: config.appid,
         key,
         handler,
+        nonces,
         dedup: Dedup::default(),
     });
     Router::new()
-        .route("/", get(verify::<H>).post(callback::<H>))
+        .route("/", get(verify::<H, N>).post(callback::<H, N>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }
@@ -191,11 +239,12 @@ enum SafeMode {
     Broken,
 }
 
-struct Shared<H> {
+struct Shared<H, N> {
     token: String,
     appid: String,
     key: SafeMode,
     handler: Arc<H>,
+    nonces: N,
     dedup: Dedup,
 }
 
@@ -238,28 +287,27 @@ fn plain_text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-async fn verify<H: Handler>(
-    State(s): State<Arc<Shared<H>>>,
+async fn verify<H: Handler, N: Nonces>(
+    State(s): State<Arc<Shared<H, N>>>,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    if !s.plain_signature_ok(&q) {
-        return reject(
-            StatusCode::FORBIDDEN,
-            "bad signature on server verification",
-        )
-        .into_response();
+    let Some(echo) = q.echostr.as_deref() else {
+        return reject(StatusCode::BAD_REQUEST, "verification without echostr").into_response();
+    };
+    // The echo is what a replayed verification could change, so it is the "body" here.
+    let checked = match s.check_signed(&q, None) {
+        Ok(checked) => checked,
+        Err(refused) => return refused.into_response(),
+    };
+    if let Err(refused) = s.check_nonce(&checked, echo.as_bytes()).await {
+        return refused.into_response();
     }
-    match q.echostr {
-        Some(echo) => {
-            info!("WeChat server verification passed");
-            plain_text(echo)
-        }
-        None => reject(StatusCode::BAD_REQUEST, "verification without echostr").into_response(),
-    }
+    info!("WeChat server verification passed");
+    plain_text(echo.to_owned())
 }
 
-async fn callback<H: Handler>(
-    State(s): State<Arc<Shared<H>>>,
+async fn callback<H: Handler, N: Nonces>(
+    State(s): State<Arc<Shared<H, N>>>,
     Query(q): Query<CallbackQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -268,11 +316,14 @@ async fn callback<H: Handler>(
         Ok(body) => body,
         Err(e) => return reject(e.status(), e.body_text()).into_response(),
     };
-    let safe = q.encrypt_type.as_deref() == Some("aes");
-    let opened = if safe {
-        s.open_safe(&q, &body)
-    } else {
-        s.open_plain(&q, &body)
+    let opened = match &s.key {
+        SafeMode::On(key) => s.open_safe(key, &q, &body).await,
+        SafeMode::Off => s.open_plain(&q, &body).await,
+        // A key was meant to be used: fail closed rather than fall back to plain mode.
+        SafeMode::Broken => Err(reject(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "WECHAT_AES_KEY is malformed; refusing every message",
+        )),
     };
     let msg = match opened {
         Ok(msg) => msg,
@@ -290,8 +341,8 @@ async fn callback<H: Handler>(
     }
     let now = unix_now();
     let xml = protocol::render_text_reply(&msg.from_user_name, &msg.to_user_name, now, &reply);
-    let xml = match (&s.key, safe) {
-        (SafeMode::On(key), true) => s.seal(key, &xml, now),
+    let xml = match &s.key {
+        SafeMode::On(key) => s.seal(key, &xml, now),
         _ => xml,
     };
     (
@@ -301,53 +352,104 @@ async fn callback<H: Handler>(
         .into_response()
 }
 
-impl<H: Handler> Shared<H> {
-    fn plain_signature_ok(&self, q: &CallbackQuery) -> bool {
-        let (Some(sig), Some(ts), Some(nonce)) = (&q.signature, &q.timestamp, &q.nonce) else {
-            return false;
-        };
-        protocol::verify_signature(sig, &protocol::signature(&self.token, ts, nonce))
-    }
+/// A request whose signature and timestamp passed: what the replay memory needs.
+struct Signed<'q> {
+    timestamp: &'q str,
+    nonce: &'q str,
+    ts_secs: i64,
+}
 
-    fn open_plain(&self, q: &CallbackQuery, body: &[u8]) -> Result<Message, Reject> {
-        if !self.plain_signature_ok(q) {
+impl<H: Handler, N: Nonces> Shared<H, N> {
+    /// Checks the signature (`msg_signature` over `encrypt` when given, else the plain
+    /// `signature`) and that the timestamp and nonce are present, non-empty and fresh.
+    fn check_signed<'q>(
+        &self,
+        q: &'q CallbackQuery,
+        encrypt: Option<&str>,
+    ) -> Result<Signed<'q>, Reject> {
+        let (Some(timestamp), Some(nonce)) = (q.timestamp.as_deref(), q.nonce.as_deref()) else {
+            return Err(reject(StatusCode::FORBIDDEN, "missing timestamp or nonce"));
+        };
+        let good = match encrypt {
+            Some(encrypt) => q.msg_signature.as_deref().is_some_and(|sig| {
+                protocol::verify_signature(
+                    sig,
+                    &protocol::msg_signature(&self.token, timestamp, nonce, encrypt),
+                )
+            }),
+            None => q.signature.as_deref().is_some_and(|sig| {
+                protocol::verify_signature(sig, &protocol::signature(&self.token, timestamp, nonce))
+            }),
+        };
+        if !good {
             return Err(reject(StatusCode::FORBIDDEN, "bad signature"));
         }
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        let ts_secs = protocol::check_fresh(timestamp, nonce, now)
+            .map_err(|e| reject(StatusCode::FORBIDDEN, e))?;
+        Ok(Signed {
+            timestamp,
+            nonce,
+            ts_secs,
+        })
+    }
+
+    /// Refuses a signed pair already seen with a different body; fails closed (503) when the
+    /// replay memory cannot be reached.
+    async fn check_nonce(&self, signed: &Signed<'_>, body: &[u8]) -> Result<(), Reject> {
+        let digest = protocol::body_digest(body);
+        match self
+            .nonces
+            .remember(signed.timestamp, signed.nonce, signed.ts_secs, &digest)
+            .await
+        {
+            Ok(NonceSeen::New | NonceSeen::SameBody) => Ok(()),
+            Ok(NonceSeen::OtherBody) => Err(reject(
+                StatusCode::FORBIDDEN,
+                "timestamp and nonce reused with another body (replay)",
+            )),
+            Err(e) => Err(reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("replay check unavailable: {e}"),
+            )),
+        }
+    }
+
+    async fn open_plain(&self, q: &CallbackQuery, body: &[u8]) -> Result<Message, Reject> {
+        if q.encrypt_type.as_deref() == Some("aes") {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "encrypted message but WECHAT_AES_KEY is not set",
+            ));
+        }
+        let signed = self.check_signed(q, None)?;
+        self.check_nonce(&signed, body).await?;
         let xml = std::str::from_utf8(body)
             .map_err(|_| reject(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
         protocol::parse_message(xml).map_err(|e| reject(StatusCode::BAD_REQUEST, e))
     }
 
-    fn open_safe(&self, q: &CallbackQuery, body: &[u8]) -> Result<Message, Reject> {
-        let key = match &self.key {
-            SafeMode::On(key) => key,
-            SafeMode::Off => {
-                return Err(reject(
-                    StatusCode::BAD_REQUEST,
-                    "encrypted message but WECHAT_AES_KEY is not set",
-                ));
-            }
-            SafeMode::Broken => {
-                return Err(reject(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "encrypted message but WECHAT_AES_KEY is malformed",
-                ));
-            }
-        };
+    /// With a key, the message is only ever the decrypted `Encrypt` element, whatever
+    /// `encrypt_type` says and whatever plain fields travel next to it.
+    async fn open_safe(
+        &self,
+        key: &AesKey,
+        q: &CallbackQuery,
+        body: &[u8],
+    ) -> Result<Message, Reject> {
         let xml = std::str::from_utf8(body)
             .map_err(|_| reject(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
         let envelope =
             protocol::parse_message(xml).map_err(|e| reject(StatusCode::BAD_REQUEST, e))?;
-        let encrypt = envelope
-            .encrypt
-            .ok_or_else(|| reject(StatusCode::BAD_REQUEST, "no Encrypt field"))?;
-        let (Some(sig), Some(ts), Some(nonce)) = (&q.msg_signature, &q.timestamp, &q.nonce) else {
-            return Err(reject(StatusCode::FORBIDDEN, "missing msg_signature"));
+        let Some(encrypt) = envelope.encrypt else {
+            return Err(reject(
+                StatusCode::FORBIDDEN,
+                "no Encrypt element: plain messages are refused while WECHAT_AES_KEY is set \
+                 (is the account still in safe or compatible mode?)",
+            ));
         };
-        let expected = protocol::msg_signature(&self.token, ts, nonce, &encrypt);
-        if !protocol::verify_signature(sig, &expected) {
-            return Err(reject(StatusCode::FORBIDDEN, "bad msg_signature"));
-        }
+        let signed = self.check_signed(q, Some(&encrypt))?;
+        self.check_nonce(&signed, body).await?;
         let (inner, appid) =
             protocol::decrypt(key, &encrypt).map_err(|e| reject(StatusCode::BAD_REQUEST, e))?;
         if appid != self.appid {

@@ -60,6 +60,60 @@ pub fn verify_signature(given: &str, expected: &str) -> bool {
     given.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
+// --- freshness ----------------------------------------------------------------------------
+
+/// How far (seconds) a callback's timestamp may be from now, either way.
+pub const FRESHNESS_SECS: i64 = crate::store::REPLAY_WINDOW_SECS;
+/// WeChat's nonces are ~10 digits; anything much longer is not WeChat and would only bloat
+/// the replay memory.
+const MAX_NONCE_BYTES: usize = 64;
+
+/// Why a callback's timestamp or nonce was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FreshnessError {
+    #[error("timestamp or nonce missing or empty")]
+    Missing,
+    #[error("timestamp is not a number of seconds")]
+    Malformed,
+    #[error("nonce longer than {MAX_NONCE_BYTES} bytes")]
+    NonceTooLong,
+    #[error("timestamp is {0} s from now, more than the {FRESHNESS_SECS} s allowed")]
+    Stale(i64),
+}
+
+/// Checks a callback's `timestamp` and `nonce` at `now` (Unix seconds): both present and
+/// non-empty (a signature over empty ones is just the hash of the token), the timestamp within
+/// [`FRESHNESS_SECS`] of now. Returns the timestamp in seconds. Pure, for testing at any `now`.
+pub fn check_fresh(timestamp: &str, nonce: &str, now: i64) -> Result<i64, FreshnessError> {
+    if timestamp.is_empty() || nonce.is_empty() {
+        return Err(FreshnessError::Missing);
+    }
+    if nonce.len() > MAX_NONCE_BYTES {
+        return Err(FreshnessError::NonceTooLong);
+    }
+    // Digits only: `+5` or ` 5` would parse or compare differently from what was signed.
+    if timestamp.len() > 12 || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FreshnessError::Malformed);
+    }
+    let ts: i64 = timestamp.parse().map_err(|_| FreshnessError::Malformed)?;
+    let skew = ts.saturating_sub(now);
+    if skew.saturating_abs() > FRESHNESS_SECS {
+        return Err(FreshnessError::Stale(skew));
+    }
+    Ok(ts)
+}
+
+/// SHA-1 hex of a request body, to tell WeChat's retry (same body) from a replay (another).
+pub fn body_digest(body: &[u8]) -> String {
+    Sha1::digest(body)
+        .iter()
+        .fold(String::with_capacity(40), |mut s, b| {
+            use fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 // --- safe-mode crypto ---------------------------------------------------------------------
 
 /// The AES-256 key decoded from an EncodingAESKey. `Debug` never shows the key.
@@ -447,6 +501,46 @@ mod tests {
             msg_signature("token", "1", "n", "a"),
             msg_signature("token", "1", "n", "b")
         );
+    }
+
+    #[test]
+    fn freshness() {
+        let now = 1_700_000_000;
+        assert_eq!(check_fresh("1700000000", "n", now), Ok(now));
+        assert_eq!(check_fresh("1699999700", "n", now), Ok(now - 300));
+        assert_eq!(check_fresh("1700000300", "n", now), Ok(now + 300));
+        assert_eq!(
+            check_fresh("1699999699", "n", now),
+            Err(FreshnessError::Stale(-301))
+        );
+        assert_eq!(
+            check_fresh("1700000301", "n", now),
+            Err(FreshnessError::Stale(301))
+        );
+        assert_eq!(check_fresh("", "n", now), Err(FreshnessError::Missing));
+        assert_eq!(
+            check_fresh("1700000000", "", now),
+            Err(FreshnessError::Missing)
+        );
+        for bad in [
+            "+1700000000",
+            " 1700000000",
+            "1.7e9",
+            "-1",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                check_fresh(bad, "n", now),
+                Err(FreshnessError::Malformed),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check_fresh("1700000000", &"n".repeat(65), now),
+            Err(FreshnessError::NonceTooLong)
+        );
+        assert_eq!(check_fresh("0", "n", 0), Ok(0));
+        assert!(check_fresh("999999999999", "n", i64::MIN).is_err());
     }
 
     #[test]
