@@ -4,14 +4,20 @@
 
 use std::fmt;
 
-use chrono::{FixedOffset, TimeZone};
-
 use crate::Lang;
 use crate::knowledge::{Knowledge, Metric, Milestone, Task};
 use crate::matcher::normalize::fold;
 use crate::matcher::ordinal::small_number;
-use crate::store::{MetricState, Stage};
+use crate::store::Stage;
 use crate::units::Unit;
+
+pub mod model;
+mod render;
+
+pub use render::{
+    bar, comparator_sign, fmt_number, fmt_pct, fmt_time, goal_stage, item_list, overview, percent,
+    reading, render_status, status_label, summary, target_text, unit_name, updater_name, with_unit,
+};
 
 /// A value is refused when it exceeds its target this many times: a slip of units or digits.
 pub const MAX_TARGET_FACTOR: f64 = 10.0;
@@ -847,226 +853,6 @@ fn echo(text: &str) -> String {
     out
 }
 
-// ---- rendering --------------------------------------------------------------------------------
-
-pub fn unit_name(unit: Unit, lang: Lang) -> &'static str {
-    match lang {
-        Lang::Zh => unit.symbol,
-        Lang::En => unit.english(),
-    }
-}
-
-/// `20公里`, `20 km`, `40%`: a space before English units, none before `%` or Chinese ones.
-pub fn with_unit(value: f64, unit: Unit, lang: Lang) -> String {
-    let u = unit_name(unit, lang);
-    let sep = if u == "%" || lang == Lang::Zh {
-        ""
-    } else {
-        " "
-    };
-    format!("{}{sep}{u}", fmt_num(value))
-}
-
-/// `12.5 / 20公里`, `12.5 / 20 km`.
-pub fn amount(value: f64, target: f64, unit: Unit, lang: Lang) -> String {
-    format!("{} / {}", fmt_num(value), with_unit(target, unit, lang))
-}
-
-pub fn percent(value: f64, target: f64) -> f64 {
-    if target > 0.0 {
-        value / target * 100.0
-    } else {
-        0.0
-    }
-}
-
-/// A ten-cell bar; full at 100% and beyond.
-pub fn bar(pct: f64) -> String {
-    let filled = (pct.clamp(0.0, 100.0) / 10.0).round() as usize;
-    format!("{}{}", "▓".repeat(filled), "░".repeat(10 - filled))
-}
-
-pub fn fmt_pct(pct: f64) -> String {
-    format!("{}%", fmt_num((pct * 10.0).round() / 10.0))
-}
-
-/// Unix milliseconds as Chongqing local time (UTC+8), to the minute.
-pub fn fmt_time(ms: i64) -> String {
-    let Some(offset) = FixedOffset::east_opt(8 * 3600) else {
-        return ms.to_string();
-    };
-    match offset.timestamp_millis_opt(ms).single() {
-        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
-        None => ms.to_string(),
-    }
-}
-
-fn state_of(states: &[MetricState], task: u32, number: u32) -> Option<&MetricState> {
-    states.iter().find(|s| s.task == task && s.number == number)
-}
-
-/// Every metric and milestone of `task` with its live state, as shown by `/status`.
-pub fn render_status(task: &Task, states: &[MetricState], lang: Lang) -> String {
-    let mut out = match lang {
-        Lang::Zh => format!("第{}项 {}", task.number, task.title.zh),
-        Lang::En => format!("Task {}: {}", task.number, task.title.en),
-    };
-    for item in items(task) {
-        let state = state_of(states, task.number, item.number());
-        out.push_str(&format!(
-            "\n\n{}.{} {}",
-            task.number,
-            item.number(),
-            item.name(lang)
-        ));
-        match item {
-            Item::Metric(m) => {
-                let current = state.and_then(|s| s.current);
-                match current {
-                    Some(v) => {
-                        let pct = percent(v, m.target);
-                        out.push_str(&format!(
-                            "\n{}  {}  {}",
-                            amount(v, m.target, m.unit, lang),
-                            bar(pct),
-                            fmt_pct(pct)
-                        ));
-                    }
-                    None => out.push_str(&format!(
-                        "\n{}  {}",
-                        match lang {
-                            Lang::Zh => format!("目标 {}", with_unit(m.target, m.unit, lang)),
-                            Lang::En => format!("target {}", with_unit(m.target, m.unit, lang)),
-                        },
-                        no_update(lang)
-                    )),
-                }
-                if let Some(stage) = state.and_then(|s| s.stage) {
-                    out.push_str(&format!(" · {}", stage_name(stage, lang)));
-                }
-            }
-            Item::Milestone(_) => match state.and_then(|s| s.stage) {
-                Some(stage) => out.push_str(&format!("\n{}", stage_name(stage, lang))),
-                None => out.push_str(&format!("\n{}", no_update(lang))),
-            },
-        }
-        if let Some(s) = state {
-            if let Some(note) = s.note.as_deref().filter(|n| !n.is_empty()) {
-                out.push_str(&format!("\n“{note}”"));
-            }
-            if let (Some(at), Some(by)) = (s.updated_at, &s.updated_by) {
-                out.push_str(&match lang {
-                    Lang::Zh => {
-                        format!("\n{} 更新 · {}", fmt_time(at), updater_name(&by.name, lang))
-                    }
-                    Lang::En => format!(
-                        "\nupdated {} by {}",
-                        fmt_time(at),
-                        updater_name(&by.name, lang)
-                    ),
-                });
-            }
-        }
-    }
-    out
-}
-
-/// Who made a change, as residents see it: the recorded name (a department, or the display
-/// name a channel reports), never an id; "an officer" when there is none (WeChat reports no
-/// names).
-pub fn updater_name(name: &str, lang: Lang) -> &str {
-    match (name.trim(), lang) {
-        ("", Lang::Zh) => "工作人员",
-        ("", Lang::En) => "an officer",
-        (name, _) => name,
-    }
-}
-
-fn no_update(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Zh => "暂无进度更新",
-        Lang::En => "no update yet",
-    }
-}
-
-/// One line of `/tasks`: the mean completion of the task's metrics (each capped at 100%), or
-/// for a task with only milestones how many are done; "no update yet" when nothing is recorded.
-pub fn summary(task: &Task, states: &[MetricState], lang: Lang) -> String {
-    let title = task.title.get(lang);
-    let updated = items(task).any(|i| {
-        state_of(states, task.number, i.number())
-            .is_some_and(|s| s.current.is_some() || s.stage.is_some())
-    });
-    if !updated {
-        return format!("{:>2}. {title} — {}", task.number, no_update(lang));
-    }
-    let done = task
-        .milestones
-        .iter()
-        .filter(|m| {
-            state_of(states, task.number, m.number).and_then(|s| s.stage) == Some(Stage::Done)
-        })
-        .count();
-    let total = task.milestones.len();
-    if task.metrics.is_empty() {
-        return match lang {
-            Lang::Zh => format!("{:>2}. {title} — {done}/{total} 项已完成", task.number),
-            Lang::En => format!("{:>2}. {title} — {done}/{total} done", task.number),
-        };
-    }
-    let mean = task
-        .metrics
-        .iter()
-        .map(|m| {
-            let v = state_of(states, task.number, m.number)
-                .and_then(|s| s.current)
-                .unwrap_or(0.0);
-            percent(v, m.target).min(100.0)
-        })
-        .sum::<f64>()
-        / task.metrics.len() as f64;
-    let mut line = format!(
-        "{:>2}. {title} {} {}",
-        task.number,
-        bar(mean),
-        fmt_pct(mean)
-    );
-    // Qualitative goals beside the figures are counted, not averaged in.
-    if total > 0 {
-        line.push_str(&match lang {
-            Lang::Zh => format!(" · 另有{total}项阶段目标，{done}项已完成"),
-            Lang::En => format!(" · {done}/{total} milestones done"),
-        });
-    }
-    line
-}
-
-/// The task's items with numbers and units: what an officer picks from when a metric is unclear.
-pub fn item_list(task: &Task, lang: Lang) -> String {
-    items(task)
-        .map(|item| match item {
-            Item::Metric(m) => format!(
-                "{}.{} {} ({})",
-                task.number,
-                m.number,
-                m.name.get(lang),
-                with_unit(m.target, m.unit, lang)
-            ),
-            Item::Milestone(m) => format!(
-                "{}.{} {} ({})",
-                task.number,
-                m.number,
-                m.name.get(lang),
-                match lang {
-                    Lang::Zh => "阶段",
-                    Lang::En => "stage",
-                }
-            ),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1211,13 +997,5 @@ mod tests {
         );
         assert_eq!(parse_stage("In progress"), Some((Stage::InProgress, "")));
         assert_eq!(parse_stage("doneness"), None);
-    }
-
-    #[test]
-    fn bars_and_percents() {
-        assert_eq!(bar(62.5), "▓▓▓▓▓▓░░░░");
-        assert_eq!(bar(250.0), "▓▓▓▓▓▓▓▓▓▓");
-        assert_eq!(fmt_pct(percent(12.5, 20.0)), "62.5%");
-        assert_eq!(fmt_time(0), "1970-01-01 08:00");
     }
 }

@@ -112,7 +112,7 @@ async fn suggestions_are_picked_by_number() {
     let out = session(&sqlite_url(&dir), "1", "/update 19 3.2km\n1\n/status 19\n").await;
     assert!(out.contains("[1] 19.7"), "{out}");
     assert!(
-        out.contains("19.7 生态缓冲带构建全长：— → 3.2 / 12.4公里"),
+        out.contains("19.7 生态缓冲带构建全长：— → 3.2 / ≈ 12.4公里"),
         "{out}"
     );
 }

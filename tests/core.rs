@@ -276,19 +276,19 @@ async fn updates_convert_units_and_notify(db: Db) {
 
     for (input, needle) in [
         ("/update 1 1.5万平方米", "1.2"), // 万平方米 fits only the area metric
-        ("/update 7 35%", "35 / 40%"),
+        ("/update 7 35%", "35%（目标 ≥ 40%，尚未达到）"),
         ("/update 4 860个", "860 / 1300个"),
         ("/update 19 缓冲带 3.2km", "19.7"),
         ("/update 19.9 1.2km", "19.9"),
         ("/update 9 7户", "7 / 7户"),
-        ("/update 12 1500人次", "1500 / 1500人次"),
+        ("/update 12 1500人次", "1500 / 1500人次 ✓"),
         ("/update 10.1 进行中 场地已选定", "进行中"),
         ("/update 6 黑臭水体清零 已完成", "已完成"),
-        ("/update 第十六项 430台", "430 / 860台"),
-        ("/update 15号 40批次", "40 / 100批次"),
-        ("/update 12 0.15万人次", "1500 / 1500人次"),
+        ("/update 第十六项 430台", "430 / ≥ 860台"),
+        ("/update 15号 40批次", "40 / ≥ 100批次"),
+        ("/update 12 0.15万人次", "1500 / 1500人次 ✓"),
         ("/update 1 1.5 万平方米", "1.5 / 2.27万平方米"),
-        ("/update 7 ３５％", "35 / 40%"),
+        ("/update 7 ３５％", "35%（目标 ≥ 40%"),
     ] {
         let reply = text(&core, &admin, input).await;
         assert!(reply.contains("✅"), "{input}: {reply}");
@@ -315,16 +315,16 @@ async fn updates_convert_units_and_notify(db: Db) {
     let status = text(&core, &resident, "/status 1").await;
     assert!(status.contains("1.5 / 2.27万平方米"), "{status}");
     let status = text(&core, &resident, "/status 19").await;
-    assert!(status.contains("3.2 / 12.4公里"), "{status}");
-    assert!(status.contains("1.2 / 1.8公里"), "{status}");
+    assert!(status.contains("3.2 / ≈ 12.4公里"), "{status}");
+    assert!(status.contains("1.2 / ≈ 1.8公里"), "{status}");
 
-    // The task list shows each task's mean progress.
+    // The task list shows each task's status and what it rests on.
     let tasks = text(&core, &resident, "/tasks").await;
     assert!(tasks.contains("14. 城市老旧供水管网改造"), "{tasks}");
-    assert!(tasks.contains("65%"), "{tasks}");
-    assert!(tasks.contains("暂无进度更新"), "{tasks}");
+    assert!(tasks.contains("13 / 20公里（65%）"), "{tasks}");
+    assert!(tasks.contains("⚪ 尚未报告"), "{tasks}");
     assert!(
-        tasks.contains("0/4 项已完成") || tasks.contains("项已完成"),
+        tasks.contains("6. 推进农村黑臭水体治理攻坚 — 🔴 落后于进度 · 达标 1/2 · 1 项未报告"),
         "{tasks}"
     );
 }

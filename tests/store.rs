@@ -821,15 +821,16 @@ async fn retry_complete_and_lease_expiry(db: Db) {
 
     // A short lease that expires (its sender died) makes the row claimable again.
     s.retry_outbox(first.id, 0).await.expect("retry");
-    let leased = s.claim_outbox("telegram", 5, 100).await.expect("claim");
+    // A second long enough that a busy machine does not expire it before the next claim.
+    let leased = s.claim_outbox("telegram", 5, 1_000).await.expect("claim");
     assert_eq!(leased.len(), 1);
     assert!(
-        s.claim_outbox("telegram", 5, 100)
+        s.claim_outbox("telegram", 5, 1_000)
             .await
             .expect("claim")
             .is_empty()
     );
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
     let reclaimed = s.claim_outbox("telegram", 5, 60_000).await.expect("claim");
     assert_eq!(reclaimed.len(), 1);
     assert_eq!((reclaimed[0].id, reclaimed[0].attempts), (first.id, 3));

@@ -3,11 +3,12 @@
 
 use crate::Lang;
 use crate::knowledge::{Entry, EntryKind, Task};
+use crate::progress::model;
 use crate::progress::{
-    self, NumberProblem, TaskRef, UpdateError, UpdatePlan, fmt_num, fmt_pct, fmt_time, item,
-    percent, stage_name, with_unit,
+    self, NumberProblem, TaskRef, UpdateError, UpdatePlan, fmt_num, fmt_time, item, stage_name,
+    with_unit,
 };
-use crate::store::{Actor, AuditEntry, AuditKind, Change, Officer, StoreError, UndoOutcome};
+use crate::store::{Actor, AuditEntry, AuditKind, Change, Officer, Stage, StoreError, UndoOutcome};
 
 use super::answers::{self, Outcome};
 use super::identity::{self, Identity};
@@ -181,7 +182,8 @@ impl Core {
             return Ok(answers::entry(&self.knowledge, entry, lang, None));
         };
         let states = self.store.states(Some(task.number)).await?;
-        let status = progress::render_status(task, &states, lang);
+        let status =
+            progress::render_status(task, &states, &self.knowledge.period, self.now(), lang);
         if progress {
             // Asked how far along: the live figures first, the official text on request.
             let mut reply = Reply::text(format!(
@@ -249,14 +251,18 @@ impl Core {
 
     async fn tasks(&self, lang: Lang) -> Replies {
         let states = self.store.states(None).await?;
-        let mut text = tr(
-            lang,
-            "2024年重庆高新区20件重点民生实事进度：",
-            "Progress of the 20 key livelihood projects (2024):",
-        );
+        let now = self.now();
+        let mut text = progress::overview(&self.knowledge, &states, now, lang);
+        text.push('\n');
         for task in &self.knowledge.tasks {
             text.push('\n');
-            text.push_str(&progress::summary(task, &states, lang));
+            text.push_str(&progress::summary(
+                task,
+                &states,
+                &self.knowledge.period,
+                now,
+                lang,
+            ));
         }
         text.push_str(&tr(
             lang,
@@ -341,7 +347,13 @@ impl Core {
             Err(reply) => return Ok(vec![reply]),
         };
         let states = self.store.states(Some(task.number)).await?;
-        one(progress::render_status(task, &states, lang))
+        one(progress::render_status(
+            task,
+            &states,
+            &self.knowledge.period,
+            self.now(),
+            lang,
+        ))
     }
 
     async fn history(&self, msg: &Message, args: &str, lang: Lang) -> Replies {
@@ -398,6 +410,9 @@ impl Core {
             Ok(plan) => plan,
             Err(e) => return Ok(vec![self.update_error(&e, lang)]),
         };
+        if let Some(refusal) = self.kind_refusal(&plan, lang) {
+            return one(refusal);
+        }
         if !rights.may_update(plan.task) {
             self.store
                 .record_refusal(
@@ -437,12 +452,88 @@ impl Core {
         let audit = self.store.apply(&change).await?;
         let mut text = tr(lang, "✅ 已更新\n", "✅ Updated\n");
         text.push_str(&change_line(task, &audit, lang));
+        // Say how the value was read when it was not typed in the metric's own unit.
+        if let (Some(progress::Item::Metric(m)), Some(v)) = (item(task, plan.item), plan.value)
+            && plan.given.and_then(|q| q.unit).map(|u| u.symbol) != Some(m.unit.symbol)
+        {
+            text.push_str(&tr(
+                lang,
+                format!("\n（记为 {}）", with_unit(v, m.unit, lang)),
+                format!("\n(recorded as {})", with_unit(v, m.unit, lang)),
+            ));
+        }
         text.push_str(&tr(
             lang,
             "\n发送 /undo 可撤销这次更新。",
             "\nSend /undo to revert it.",
         ));
         one(text)
+    }
+
+    /// A value or stage that the item's kind cannot take (0.6 of a community, 120% of a
+    /// share, a bare 0.4 for a percentage, "done" for ongoing work), worded for the officer.
+    fn kind_refusal(&self, plan: &UpdatePlan, lang: Lang) -> Option<String> {
+        let task = self.knowledge.task(plan.task)?;
+        let nothing = tr(lang, "本次没有改动。", "Nothing was changed.");
+        let error = match (item(task, plan.item)?, plan.value, plan.stage) {
+            (progress::Item::Metric(m), Some(v), _) => {
+                let typed = plan.given.is_some_and(|q| q.unit.is_some());
+                model::check_value(m, v, typed).err()?
+            }
+            (progress::Item::Milestone(g), _, Some(stage)) => model::check_stage(g, stage).err()?,
+            _ => return None,
+        };
+        let name = item(task, plan.item).map_or("", |i| i.name(lang));
+        let at = format!("{}.{}", plan.task, plan.item);
+        Some(match error {
+            model::KindError::NotWhole { value } => {
+                let unit = item(task, plan.item).and_then(|i| match i {
+                    progress::Item::Metric(m) => Some(m.unit),
+                    progress::Item::Milestone(_) => None,
+                });
+                let shown = unit.map_or(fmt_num(value), |u| with_unit(value, u, lang));
+                tr(
+                    lang,
+                    format!("{at} {name}按整数计，“{shown}”不是整数。{nothing}"),
+                    format!(
+                        "{at} {name} counts whole things: {shown} is not a whole number. {nothing}"
+                    ),
+                )
+            }
+            model::KindError::OverHundred { value } => tr(
+                lang,
+                format!(
+                    "{at} {name}是占比，不能超过 100%（收到 {}%）。{nothing}",
+                    fmt_num(value)
+                ),
+                format!(
+                    "{at} {name} is a share and cannot exceed 100% (got {}%). {nothing}",
+                    fmt_num(value)
+                ),
+            ),
+            model::KindError::AmbiguousFraction { value } => {
+                let v = fmt_num(value);
+                let pct = fmt_num(value * 100.0);
+                tr(
+                    lang,
+                    format!(
+                        "“{v}”不明确：是 {v}% 还是 {pct}%？请带上 %，例如 /update {at} {pct}%。{nothing}"
+                    ),
+                    format!(
+                        "\"{v}\" is unclear: {v}% or {pct}%? Write the %, e.g. /update {at} {pct}%. {nothing}"
+                    ),
+                )
+            }
+            model::KindError::OngoingNeverDone => tr(
+                lang,
+                format!(
+                    "{at} {name}是持续性工作，不会“已完成”。请报告“进行中”并在备注写明进展，例如 /update {at} 进行中 本月开展12场。{nothing}"
+                ),
+                format!(
+                    "{at} {name} is ongoing work and is never \"done\". Report it in progress with a note, e.g. /update {at} in progress 12 sessions this month. {nothing}"
+                ),
+            ),
+        })
     }
 
     fn update_error(&self, e: &UpdateError, lang: Lang) -> Reply {
@@ -1080,20 +1171,28 @@ fn change_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
     let Some(it) = item(task, n) else {
         return format!("{}.{n}", task.number);
     };
-    let (colon, open, close) = match lang {
-        Lang::Zh => ("：", "（", "）"),
-        Lang::En => (": ", " (", ")"),
+    let colon = match lang {
+        Lang::Zh => "：",
+        Lang::En => ": ",
     };
     let mut line = format!("{}.{n} {}{colon}", task.number, it.name(lang));
     match it {
         progress::Item::Metric(m) if e.new_value.is_some() || e.old_value.is_some() => {
-            let old = e.old_value.map_or("—".to_string(), fmt_num);
-            let new = e.new_value.unwrap_or(0.0);
-            line.push_str(&format!(
-                "{old} → {}{open}{}{close}",
-                progress::amount(new, m.target, m.unit, lang),
-                fmt_pct(percent(new, m.target))
-            ));
+            let old = e
+                .old_value
+                .map_or("—".to_string(), |v| progress::fmt_number(v, lang));
+            match e.new_value {
+                Some(new) => line.push_str(&format!(
+                    "{old} → {}",
+                    progress::reading(m, new, model::status_of_value(m, new), lang)
+                )),
+                None => line.push_str(&format!("{old} → —")),
+            }
+        }
+        progress::Item::Milestone(g) => {
+            let stage =
+                |s: Option<Stage>| s.map_or("—", |s| progress::goal_stage(g.kind, s, lang));
+            line.push_str(&format!("{} → {}", stage(e.old_stage), stage(e.new_stage)));
         }
         _ => {
             let old = e.old_stage.map_or("—", |s| stage_name(s, lang)).to_string();
@@ -1144,13 +1243,14 @@ fn notification(task: &Task, plan: &UpdatePlan, lang: Lang) -> String {
             plan.item,
             it.name(lang)
         ));
-        match (it, plan.value) {
-            (progress::Item::Metric(m), Some(v)) => text.push_str(&format!(
-                "{} {}",
-                progress::amount(v, m.target, m.unit, lang),
-                fmt_pct(percent(v, m.target))
-            )),
-            _ => text.push_str(plan.stage.map_or("", |s| stage_name(s, lang))),
+        match (it, plan.value, plan.stage) {
+            (progress::Item::Metric(m), Some(v), _) => {
+                text.push_str(&progress::reading(m, v, model::status_of_value(m, v), lang))
+            }
+            (progress::Item::Milestone(g), _, Some(s)) => {
+                text.push_str(progress::goal_stage(g.kind, s, lang));
+            }
+            (_, _, stage) => text.push_str(stage.map_or("", |s| stage_name(s, lang))),
         }
     }
     if let Some(note) = &plan.note {

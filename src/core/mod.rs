@@ -127,12 +127,16 @@ impl Admins {
     }
 }
 
+/// What time it is, for judging progress against the calendar; tests set their own.
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
+
 /// The bot: knowledge, matcher, store and the administrators, shared by every channel.
 pub struct Core {
     knowledge: Arc<Knowledge>,
     answers: Answers,
     store: Store,
     admins: Admins,
+    clock: Clock,
 }
 
 impl Core {
@@ -149,7 +153,19 @@ impl Core {
             answers,
             store,
             admins,
+            clock: Arc::new(chrono::Utc::now),
         })
+    }
+
+    /// The same core judging progress at the times `clock` gives (tests, replays).
+    pub fn with_clock(mut self, clock: Clock) -> Core {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the core's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.clock)()
     }
 
     pub fn knowledge(&self) -> &Knowledge {
