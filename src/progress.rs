@@ -15,8 +15,9 @@ pub mod model;
 mod render;
 
 pub use render::{
-    bar, comparator_sign, fmt_number, fmt_pct, fmt_time, goal_stage, item_list, overview, percent,
-    reading, render_status, status_label, summary, target_text, unit_name, updater_name, with_unit,
+    bar, comparator_sign, fmt_number, fmt_pct, fmt_time, goal_stage, item_list, number_in,
+    overview, percent, reading, render_status, status_label, summary, target_text, unit_name,
+    updater_name, with_unit,
 };
 
 /// A value is refused when it exceeds its target this many times: a slip of units or digits.

@@ -1180,7 +1180,7 @@ fn change_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
         progress::Item::Metric(m) if e.new_value.is_some() || e.old_value.is_some() => {
             let old = e
                 .old_value
-                .map_or("—".to_string(), |v| progress::fmt_number(v, lang));
+                .map_or("—".to_string(), |v| progress::number_in(v, m.unit, lang));
             match e.new_value {
                 Some(new) => line.push_str(&format!(
                     "{old} → {}",

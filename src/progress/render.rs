@@ -69,6 +69,15 @@ fn english(value: f64, unit: Unit) -> (f64, &'static str) {
     }
 }
 
+/// The number alone, in the unit [`with_unit`] would print it in: `1.15` of 万平方米 is
+/// `11,500` in English (m²).
+pub fn number_in(value: f64, unit: Unit, lang: Lang) -> String {
+    match lang {
+        Lang::Zh => fmt_num(value),
+        Lang::En => fmt_number(english(value, unit).0, lang),
+    }
+}
+
 /// `20公里`, `20 km`, `40%`, `22,700 m²`, `1 site`, `2 sites`.
 pub fn with_unit(value: f64, unit: Unit, lang: Lang) -> String {
     match lang {
@@ -142,11 +151,11 @@ pub fn reading(m: &Metric, value: f64, status: ItemStatus, lang: Lang) -> String
     let target = target_text(m, lang);
     match m.kind {
         MetricKind::Cumulative if met => {
-            format!("{} / {target} ✓", fmt_number(value, lang))
+            format!("{} / {target} ✓", number_in(value, m.unit, lang))
         }
         MetricKind::Cumulative => format!(
             "{} / {target}{open}{}{close}",
-            fmt_number(value, lang),
+            number_in(value, m.unit, lang),
             fmt_pct(percent(value, m.target))
         ),
         MetricKind::Level | MetricKind::Share => {
@@ -178,7 +187,7 @@ pub fn reading(m: &Metric, value: f64, status: ItemStatus, lang: Lang) -> String
                 ),
             };
             let goal = match lang {
-                Lang::Zh => format!("目标 {}{target}", per_cycle(m.every, lang)),
+                Lang::Zh => format!("目标 {} {target}", per_cycle(m.every, lang)),
                 Lang::En => format!("target {target} {}", per_cycle(m.every, lang)),
             };
             if met {
