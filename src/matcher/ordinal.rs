@@ -44,12 +44,10 @@ pub fn mentioned_task(text: &str) -> Option<(u32, bool)> {
             .any(|w| before.ends_with(w))
             || (i > 0 && chars[i - 1] == '#');
         let ordinal_suffix = after.starts_with(['项', '件']) || after.starts_with("个任务");
-        // `14号` only as a task: followed by nothing, punctuation or task/progress words.
+        // `14号` is a date, a metro line, a building or a document number far more often than
+        // a task: only `14号任务` / `14号项目` / `14号项` name one.
         let hao = after.starts_with('号')
-            && after
-                .chars()
-                .nth(1)
-                .is_none_or(|c| !is_han(c) || "任项进完情怎的呢吗目".contains(c));
+            && ["号任务", "号项目", "号项"].iter().any(|w| after.starts_with(w));
         let task_word = after.starts_with("任务");
         if (ordinal && ordinal_suffix) || led || hao || task_word {
             found = Some(n);
@@ -134,7 +132,22 @@ mod tests {
         assert_eq!(m("任务14完成了吗"), Some((14, false)));
         assert_eq!(m("task 14 progress"), Some((14, false)));
         assert_eq!(m("What is task #19?"), Some((19, true)));
-        assert_eq!(m("14号怎么样了"), Some((14, false)));
+        assert_eq!(m("14号项目怎么样了"), Some((14, false)));
+        assert_eq!(m("第十四件办得如何"), Some((14, false)));
+        // A bare number with 号 is a date, a line, a building or a document, not a task.
+        for q in [
+            "这个月18号 停水不",
+            "3号 线地铁",
+            "6号 有没有活动",
+            "〔2024〕17号 文件",
+            "14号怎么样了",
+            "下周3号停电吗",
+            "5号楼的电梯什么时候修",
+            "12月12号有没有义诊",
+            "is there an event on the 6th",
+        ] {
+            assert_eq!(m(q), None, "{q}");
+        }
         assert_eq!(m("3号线地铁"), None);
         assert_eq!(m("1300个车位完成了吗"), None);
         assert_eq!(m("2024年的民生实事"), None);
