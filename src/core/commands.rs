@@ -258,7 +258,7 @@ impl Core {
                     .await?;
                 let mut reply = answers::unknown(lang);
                 let task = self.task_named_in(text, &[]);
-                reply.text.push_str("\n");
+                reply.text.push('\n');
                 reply.text.push_str(&self.contact_line(task, lang));
                 Ok(vec![reply])
             }
