@@ -80,6 +80,7 @@ fn generated(real: &Knowledge, n: usize) -> Knowledge {
         tasks: real.tasks.clone(),
         lexicon: real.lexicon.clone(),
         period: real.period,
+        contacts: real.contacts.clone(),
     }
 }
 

@@ -186,6 +186,17 @@ pub struct Knowledge {
     pub tasks: Vec<Task>,
     pub lexicon: Lexicon,
     pub period: Period,
+    /// Each task's responsible unit and public contact, by task number, where faq/ gives them.
+    pub contacts: std::collections::BTreeMap<u32, Contact>,
+}
+
+/// Who answers for a task and how the public reaches them, exactly as an editor entered them
+/// in `faq/tasks.toml` (`unit_zh`, `unit_en`, `contact`): never made up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub unit_zh: String,
+    pub unit_en: String,
+    pub contact: String,
 }
 
 /// A mistake in `faq/`, located as precisely as the data allows.
@@ -272,6 +283,10 @@ struct RawTask {
     metric: Vec<RawMetric>,
     #[serde(default)]
     milestone: Vec<RawMilestone>,
+    /// The responsible unit and its public contact, only as an editor enters them.
+    unit_zh: Option<String>,
+    unit_en: Option<String>,
+    contact: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -424,6 +439,7 @@ impl Knowledge {
 
         let period = read_period(&tasks_path, &tasks)?;
         let mut task_list = Vec::new();
+        let mut contacts = std::collections::BTreeMap::new();
         let mut numbers = HashSet::new();
         let mut item_ids = HashSet::new();
         for (i, raw) in tasks.task.into_iter().enumerate() {
@@ -637,6 +653,35 @@ impl Knowledge {
                 keywords_en: at.list("keywords_en", raw.keywords_en)?,
                 task: Some(number),
             });
+            let given =
+                |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+            match (given(raw.unit_zh), given(raw.unit_en), given(raw.contact)) {
+                (Some(unit_zh), Some(unit_en), Some(contact)) => {
+                    contacts.insert(
+                        number,
+                        Contact {
+                            unit_zh,
+                            unit_en,
+                            contact,
+                        },
+                    );
+                }
+                (None, None, None) => {}
+                (zh, en, contact) => {
+                    let missing = if zh.is_none() {
+                        "unit_zh"
+                    } else if en.is_none() {
+                        "unit_en"
+                    } else {
+                        "contact"
+                    };
+                    let _ = contact;
+                    return Err(at.err(
+                        missing,
+                        "a task's unit_zh, unit_en and contact are given together or not at all",
+                    ));
+                }
+            }
             task_list.push(Task {
                 number,
                 id,
@@ -721,7 +766,22 @@ impl Knowledge {
                 unstemmed,
             },
             period,
+            contacts,
         })
+    }
+
+    /// The responsible unit and public contact of task `number`, if faq/ gives them.
+    pub fn contact(&self, number: u32) -> Option<&Contact> {
+        self.contacts.get(&number)
+    }
+
+    /// The tasks whose responsible unit and contact faq/ does not give yet.
+    pub fn tasks_without_contact(&self) -> Vec<u32> {
+        self.tasks
+            .iter()
+            .map(|t| t.number)
+            .filter(|n| !self.contacts.contains_key(n))
+            .collect()
     }
 
     /// Every metric and milestone id, with its task: what the store's records are about.

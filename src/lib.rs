@@ -12,6 +12,7 @@ pub mod http;
 pub mod knowledge;
 pub mod limit;
 pub mod matcher;
+pub mod privacy;
 pub mod progress;
 pub mod signals;
 pub mod store;

@@ -254,6 +254,14 @@ fn main() -> anyhow::Result<()> {
                     .sum::<usize>(),
                 knowledge.lexicon.synonyms.len(),
             );
+            let without = knowledge.tasks_without_contact();
+            if !without.is_empty() {
+                let list: Vec<String> = without.iter().map(u32::to_string).collect();
+                println!(
+                    "tasks without a responsible unit and contact (unit_zh, unit_en, contact; the 12345 hotline is offered instead): {}",
+                    list.join(", ")
+                );
+            }
         }
     }
     Ok(())
@@ -273,6 +281,7 @@ async fn start_core(
     knowledge: Arc<Knowledge>,
 ) -> anyhow::Result<Core> {
     let admins = Admins::parse(admin_ids).map_err(anyhow::Error::msg)?;
+    minsheng::store::retention_days_from_env().map_err(anyhow::Error::msg)?;
     let store = Store::connect(database_url)
         .await
         .context("opening the database (DATABASE_URL)")?;

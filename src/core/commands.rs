@@ -117,6 +117,8 @@ impl Core {
             "subscribe" | "订阅" => self.subscribe(msg, args, lang, true).await,
             "unsubscribe" | "取消订阅" => self.subscribe(msg, args, lang, false).await,
             "unanswered" => self.unanswered(msg, lang).await,
+            "privacy" | "隐私" => one(self.privacy_notice(lang)),
+            "forget" | "删除我的信息" => self.forget_me(msg, lang).await,
             "whoami" | "id" | "myid" => one(tr(
                 lang,
                 format!(
@@ -142,30 +144,123 @@ impl Core {
         }
     }
 
+    // ---- privacy and a way to a person -------------------------------------------------------
+
+    async fn forget_me(&self, msg: &Message, lang: Lang) -> Replies {
+        let f = self.forget(msg.sender.channel, &msg.sender.user_id).await?;
+        one(tr(
+            lang,
+            format!(
+                "已删除我们保存的有关您的信息：{} 条未能回答的提问、{} 条对回答的评价、{} 项订阅。工作人员的进度更新记录作为公开履职记录保留。",
+                f.questions, f.feedback, f.subscriptions
+            ),
+            format!(
+                "Deleted what we kept about you: {} unanswered question(s), {} rating(s) of answers, {} subscription(s). Officers' update records stay as the public record of their duty.",
+                f.questions, f.feedback, f.subscriptions
+            ),
+        ))
+    }
+
+    /// Where a person can be reached about `task` (its unit and contact when faq/ names one),
+    /// else the 12345 hotline.
+    fn contact_line(&self, task: Option<u32>, lang: Lang) -> String {
+        let contact = task.and_then(|n| Some((n, self.knowledge.contact(n)?)));
+        match contact {
+            Some((n, c)) => tr(
+                lang,
+                format!(
+                    "第{n}项的责任单位：{}，联系方式：{}。也可拨打12345政务服务便民热线。",
+                    c.unit_zh, c.contact
+                ),
+                format!(
+                    "Task {n} is the responsibility of {}: {}. You can also call the 12345 government service hotline.",
+                    c.unit_en, c.contact
+                ),
+            ),
+            None => texts::hotline(lang).to_string(),
+        }
+    }
+
+    /// The one task a question names by number or title words, if exactly one.
+    fn task_named_in(&self, text: &str, entries: &[&Entry]) -> Option<u32> {
+        let mut tasks: Vec<u32> = progress::tasks_named(&self.knowledge, text)
+            .iter()
+            .map(|t| t.number)
+            .collect();
+        if tasks.is_empty() {
+            tasks = entries
+                .iter()
+                .filter_map(|e| self.task_of(e).map(|t| t.number))
+                .collect();
+        }
+        tasks.dedup();
+        match tasks.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// "转人工", "人工客服", "talk to a person": where to find one.
+    fn human(&self, lang: Lang) -> Replies {
+        let mut text = match &self.help_contact {
+            Some(c) => tr(
+                lang,
+                format!("需要人工帮助，请联系：{c}"),
+                format!("To reach a person: {c}"),
+            ),
+            None => String::new(),
+        };
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(texts::hotline(lang));
+        one(text)
+    }
+
     // ---- questions --------------------------------------------------------------------------
 
     async fn question(&self, msg: &Message, text: &str, lang: Lang) -> Replies {
         if text.trim().is_empty() {
             return Ok(vec![self.welcome(lang)]);
         }
+        if asks_for_a_person(text) {
+            return self.human(lang);
+        }
         let d = self.answers.decide(text);
         let lang = d.lang;
         let outcome = self.answers.outcome(&self.knowledge, &d);
         match outcome {
             Outcome::Entry { entry, progress } => {
-                Ok(vec![self.entry_reply(entry, lang, progress).await?])
+                let mut reply = self.entry_reply(entry, lang, progress).await?;
+                if d.procedure {
+                    let task = self.task_of(entry).map(|t| t.number);
+                    reply.text.push_str("\n\n");
+                    reply.text.push_str(&self.contact_line(task, lang));
+                }
+                Ok(vec![reply])
             }
             Outcome::Suggest(entries) => {
                 self.store
                     .record_unanswered(msg.sender.channel, &msg.sender.user_id, text)
                     .await?;
-                Ok(vec![answers::suggestions(&entries, lang)])
+                let mut reply = answers::suggestions(&entries, lang);
+                // How to apply or sign up is never in the texts: say who can tell.
+                if d.procedure {
+                    let task = self.task_named_in(text, &entries);
+                    reply.text.push_str("\n\n");
+                    reply.text.push_str(&self.contact_line(task, lang));
+                }
+                Ok(vec![reply])
             }
             Outcome::Unknown => {
                 self.store
                     .record_unanswered(msg.sender.channel, &msg.sender.user_id, text)
                     .await?;
-                Ok(vec![answers::unknown(lang)])
+                let mut reply = answers::unknown(lang);
+                let task = self.task_named_in(text, &[]);
+                reply.text.push('\n');
+                reply.text.push_str(&self.contact_line(task, lang));
+                Ok(vec![reply])
             }
         }
     }
@@ -401,7 +496,7 @@ impl Core {
                     attempted_task,
                     None,
                     &msg.sender.actor(),
-                    &format!("/update {}", clip(args, 200)),
+                    &crate::privacy::mask(&format!("/update {}", clip(args, 200))),
                 )
                 .await?;
             return one(not_officer(lang, &msg.sender.user_id));
@@ -410,6 +505,10 @@ impl Core {
             Ok(plan) => plan,
             Err(e) => return Ok(vec![self.update_error(&e, lang)]),
         };
+        // Notes are published (status, notifications, exports): no personal information.
+        if let Some(kind) = plan.note.as_deref().and_then(crate::privacy::find_personal) {
+            return one(personal_note(lang, kind));
+        }
         if let Some(refusal) = self.kind_refusal(&plan, lang) {
             return one(refusal);
         }
@@ -419,7 +518,7 @@ impl Core {
                     plan.task,
                     Some(plan.item),
                     &msg.sender.actor(),
-                    &format!("/update {}", clip(args, 200)),
+                    &crate::privacy::mask(&format!("/update {}", clip(args, 200))),
                 )
                 .await?;
             return one(tr(
@@ -1092,12 +1191,65 @@ fn clip(s: &str, max: usize) -> String {
     out
 }
 
+/// Whether a message (a command or not) is `/privacy` or `/forget`.
+pub(super) fn is_privacy_command(text: &str) -> bool {
+    split_command(text).is_some_and(|(name, _)| {
+        matches!(
+            name.as_str(),
+            "privacy" | "隐私" | "forget" | "删除我的信息"
+        )
+    })
+}
+
+/// Whether a message is `/forget`.
+pub(super) fn is_forget_command(text: &str) -> bool {
+    split_command(text).is_some_and(|(name, _)| matches!(name.as_str(), "forget" | "删除我的信息"))
+}
+
+/// Words that ask for a person rather than the bot.
+const HUMAN_WORDS: &[&str] = &[
+    "转人工",
+    "人工客服",
+    "人工服务",
+    "人工",
+    "真人",
+    "human",
+    "agent",
+    "talk to a person",
+    "talk to a human",
+    "real person",
+];
+
+/// Whether the whole message asks for a person (`转人工`, `人工客服`, `human`).
+pub fn asks_for_a_person(text: &str) -> bool {
+    let t: String = text
+        .trim()
+        .trim_end_matches(['!', '！', '。', '.', '?', '？'])
+        .to_lowercase();
+    HUMAN_WORDS.contains(&t.as_str())
+}
+
 /// A refusal that changed nothing: the reason, then how to write it.
 fn refused(lang: Lang, reason: String, usage: &str) -> String {
     tr(
         lang,
         format!("{reason}本次没有改动。\n{usage}"),
         format!("{reason} Nothing was changed.\n{usage}"),
+    )
+}
+
+/// The refusal of a note holding personal information; nothing of the note is repeated.
+fn personal_note(lang: Lang, kind: crate::privacy::Kind) -> String {
+    tr(
+        lang,
+        format!(
+            "备注里不能包含个人信息：{}。备注会公开显示在进度、通知和导出中，请删去后重新发送。本次没有改动。",
+            kind.name(lang)
+        ),
+        format!(
+            "A note cannot contain personal information: {}. Notes are published in status, notifications and exports; remove it and send again. Nothing was changed.",
+            kind.name(lang)
+        ),
     )
 }
 

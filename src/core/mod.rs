@@ -16,6 +16,7 @@ use crate::matcher::normalize::is_han;
 use crate::store::{Actor, Store, StoreError};
 
 pub use answers::Answers;
+pub use commands::asks_for_a_person;
 
 /// Longest message handled; longer ones are refused politely (and never reach the store).
 pub const MAX_TEXT_CHARS: usize = 1_000;
@@ -137,7 +138,17 @@ pub struct Core {
     store: Store,
     admins: Admins,
     clock: Clock,
+    /// Days residents' questions and feedback are kept (`RETENTION_DAYS`).
+    retention_days: i64,
+    /// Users known to have had the privacy notice (a cache of `users_seen`, so most messages
+    /// cost no write); bounded, cleared when full.
+    noticed: std::sync::Mutex<HashSet<(String, String)>>,
+    /// `HELP_CONTACT`: where a person who asks for a human is sent, besides 12345.
+    help_contact: Option<String>,
 }
+
+/// Most users remembered in [`Core`]'s notice cache before it starts over.
+const MAX_NOTICED: usize = 100_000;
 
 impl Core {
     /// Builds the matcher and brings the store's task catalogue up to date with `faq/`.
@@ -154,7 +165,31 @@ impl Core {
             store,
             admins,
             clock: Arc::new(chrono::Utc::now),
+            retention_days: crate::store::retention_days_from_env()
+                .unwrap_or(crate::store::DEFAULT_RETENTION_DAYS),
+            noticed: std::sync::Mutex::new(HashSet::new()),
+            help_contact: std::env::var("HELP_CONTACT")
+                .ok()
+                .map(|v| crate::text::clean_line(&v, 200))
+                .filter(|v| !v.is_empty()),
         })
+    }
+
+    /// The same core keeping questions and feedback for `days` (tests; `RETENTION_DAYS`).
+    pub fn with_retention_days(mut self, days: i64) -> Core {
+        self.retention_days = days;
+        self
+    }
+
+    /// The same core offering `contact` to whoever asks for a human (`HELP_CONTACT`).
+    pub fn with_help_contact(mut self, contact: Option<String>) -> Core {
+        self.help_contact = contact;
+        self
+    }
+
+    /// What is kept, for how long, and how to delete it: two sentences, in `lang`.
+    pub fn privacy_notice(&self, lang: Lang) -> String {
+        texts::privacy(lang, self.retention_days)
     }
 
     /// The same core judging progress at the times `clock` gives (tests, replays).
@@ -186,12 +221,76 @@ impl Core {
         let msg = &cleaned(msg);
         let lang = guess_lang(msg);
         match self.dispatch(msg, lang).await {
-            Ok(replies) => replies,
+            Ok(mut replies) => {
+                self.notice_new_user(msg, lang, &mut replies).await;
+                replies
+            }
             Err(e) => {
                 tracing::error!(error = %e, channel = msg.sender.channel, "handling a message failed");
                 vec![Reply::text(texts::sorry(lang))]
             }
         }
+    }
+
+    /// Adds the privacy notice to the last reply of a user's first message (unless the
+    /// message was `/privacy` or `/forget`, which say it themselves).
+    async fn notice_new_user(&self, msg: &Message, lang: Lang, replies: &mut [Reply]) {
+        let about_privacy = matches!(&msg.input, Input::Text(t)
+            if commands::is_privacy_command(t));
+        // After /forget the user is unknown again, and stays so until their next message.
+        if matches!(&msg.input, Input::Text(t) if commands::is_forget_command(t)) {
+            return;
+        }
+        let key = (msg.sender.channel.to_string(), msg.sender.user_id.clone());
+        {
+            let noticed = self.noticed.lock().unwrap_or_else(|e| e.into_inner());
+            if noticed.contains(&key) {
+                return;
+            }
+        }
+        let first = match self
+            .store
+            .first_contact(msg.sender.channel, &msg.sender.user_id)
+            .await
+        {
+            Ok(first) => first,
+            Err(e) => {
+                tracing::warn!(error = %e, "recording a first contact failed");
+                return;
+            }
+        };
+        {
+            let mut noticed = self.noticed.lock().unwrap_or_else(|e| e.into_inner());
+            if noticed.len() >= MAX_NOTICED {
+                noticed.clear();
+            }
+            noticed.insert(key);
+        }
+        if first
+            && !about_privacy
+            && let Some(last) = replies.last_mut()
+            && !last.transient
+        {
+            last.text.push_str("\n\n");
+            last.text.push_str(&self.privacy_notice(lang));
+        }
+    }
+
+    /// Forgets that `user_id` was noticed, after their data was deleted.
+    fn unnotice(&self, channel: &str, user_id: &str) {
+        let mut noticed = self.noticed.lock().unwrap_or_else(|e| e.into_inner());
+        noticed.remove(&(channel.to_string(), user_id.to_string()));
+    }
+
+    /// Deletes what the bot keeps about a user (a WeChat unsubscribe, `/forget`).
+    pub async fn forget(
+        &self,
+        channel: &str,
+        user_id: &str,
+    ) -> Result<crate::store::Forgotten, StoreError> {
+        let forgotten = self.store.forget_user(channel, user_id).await?;
+        self.unnotice(channel, user_id);
+        Ok(forgotten)
     }
 
     /// The greeting for `/start` and new followers: what the bot does, with examples.

@@ -33,8 +33,8 @@ pub fn welcome(lang: Lang) -> &'static str {
 
 pub fn help(lang: Lang, officer: bool, admin: bool) -> String {
     let mut text = match lang {
-        Lang::Zh => "直接用中文或英文提问即可，例如“什么是错时共享停车？”“托位数完成了吗？”。\n\n命令：\n/tasks — 全部20项任务的进度\n/status <任务> — 某项任务的详细进度，如 /status 14、/status 第十四项、/status 供水\n/subscribe <任务|all> — 订阅进度更新；/unsubscribe 取消\n/whoami — 查看您的用户ID（申请更新权限时使用）".to_string(),
-        Lang::En => "Just ask in English or Chinese, e.g. \"What is staggered-time shared parking?\" or \"How far is the Huxi River restoration?\".\n\nCommands:\n/tasks — progress of all 20 tasks\n/status <task> — one task in detail, e.g. /status 14 or /status water\n/subscribe <task|all> — progress notifications; /unsubscribe to stop\n/whoami — your user id (officers need it to be granted rights)".to_string(),
+        Lang::Zh => "直接用中文或英文提问即可，例如“什么是错时共享停车？”“托位数完成了吗？”。\n\n命令：\n/tasks — 全部20项任务的进度\n/status <任务> — 某项任务的详细进度，如 /status 14、/status 第十四项、/status 供水\n/subscribe <任务|all> — 订阅进度更新；/unsubscribe 取消\n/privacy — 我们保存什么；/forget — 删除有关您的信息\n/whoami — 查看您的用户ID（申请更新权限时使用）".to_string(),
+        Lang::En => "Just ask in English or Chinese, e.g. \"What is staggered-time shared parking?\" or \"How far is the Huxi River restoration?\".\n\nCommands:\n/tasks — progress of all 20 tasks\n/status <task> — one task in detail, e.g. /status 14 or /status water\n/subscribe <task|all> — progress notifications; /unsubscribe to stop\n/privacy — what we keep; /forget — delete what we keep about you\n/whoami — your user id (officers need it to be granted rights)".to_string(),
     };
     if officer || admin {
         text.push_str(match lang {
@@ -61,6 +61,8 @@ pub fn command_menu(lang: Lang) -> Vec<(&'static str, &'static str)> {
             ("subscribe", "订阅进度更新，如 /subscribe 14 或 all"),
             ("unsubscribe", "取消订阅"),
             ("help", "帮助"),
+            ("privacy", "隐私说明"),
+            ("forget", "删除有关我的信息"),
             ("whoami", "我的用户ID"),
             ("update", "工作人员：更新进度"),
             ("undo", "工作人员：撤销上次更新"),
@@ -76,10 +78,32 @@ pub fn command_menu(lang: Lang) -> Vec<(&'static str, &'static str)> {
             ),
             ("unsubscribe", "Stop notifications"),
             ("help", "Help"),
+            ("privacy", "What is kept about me"),
+            ("forget", "Delete what is kept about me"),
             ("whoami", "My user id"),
             ("update", "Officers: post progress"),
             ("undo", "Officers: revert my last update"),
             ("history", "Officers: audit trail"),
         ],
+    }
+}
+
+/// What is kept, for how long, and how to delete it, in two sentences.
+pub fn privacy(lang: Lang, days: i64) -> String {
+    match lang {
+        Lang::Zh => format!(
+            "隐私说明：我们只保存未能回答的提问（手机号、身份证号等已打码）和您对回答的评价，连同您的用户ID，{days}天后自动删除，订阅保存到您取消为止。发送 /forget 可随时删除我们保存的有关您的全部信息（工作人员的更新记录作为公开履职记录保留）。"
+        ),
+        Lang::En => format!(
+            "Privacy: we keep only questions we could not answer (phone, ID and card numbers masked) and your ratings of answers, with your user id, for {days} days, and subscriptions until you cancel them. Send /forget at any time to delete everything we keep about you (officers' update records stay as the public record)."
+        ),
+    }
+}
+
+/// Where to turn when the bot cannot help: the national government service hotline.
+pub fn hotline(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "如需人工帮助，请拨打12345政务服务便民热线。",
+        Lang::En => "For help from a person, call the 12345 government service hotline.",
     }
 }

@@ -90,6 +90,9 @@ pub struct Decision {
     pub id: Option<String>,
     pub lang: Lang,
     pub intent: Intent,
+    /// The message asks how to apply, sign up, where or when (never answered outright).
+    #[serde(skip)]
+    pub procedure: bool,
     /// Best entries first: the suggestions when `kind` is `Suggest`.
     pub candidates: Vec<Candidate>,
 }
@@ -397,6 +400,7 @@ impl Matcher {
                 } else {
                     Intent::Progress
                 },
+                procedure: q.procedure,
                 candidates: vec![Candidate {
                     id: e.id.clone(),
                     score: 1.0,
@@ -423,6 +427,7 @@ impl Matcher {
                 id: None,
                 lang: q.lang,
                 intent: q.intent,
+                procedure: q.procedure,
                 candidates: Vec::new(),
             };
         };
@@ -470,6 +475,7 @@ impl Matcher {
                 id: Some(self.entries[best as usize].id.clone()),
                 lang: q.lang,
                 intent: q.intent,
+                procedure: q.procedure,
                 candidates: candidates(&scores, 3),
             }
         } else if best_score >= SUGGEST_MIN && q.total >= QUERY_MIN_WEIGHT {
@@ -484,6 +490,7 @@ impl Matcher {
                 id: None,
                 lang: q.lang,
                 intent: q.intent,
+                procedure: q.procedure,
                 candidates: candidates(&keep, 3),
             }
         } else {
@@ -492,6 +499,7 @@ impl Matcher {
                 id: None,
                 lang: q.lang,
                 intent: q.intent,
+                procedure: q.procedure,
                 candidates: candidates(&scores, 3),
             }
         }

@@ -25,7 +25,7 @@ use sqlx::sqlite::{
 
 use super::rows::{self, AuditRow, OfficerRow, StateRow, audit_columns};
 use super::{Actor, AuditEntry, AuditKind, Change, MetricState, Officer, OutboxItem, Stage};
-use super::{NonceSeen, REPLAY_WINDOW_SECS, StoreError, UndoOutcome};
+use super::{Forgotten, NonceSeen, REPLAY_WINDOW_SECS, StoreError, UndoOutcome};
 use crate::Lang;
 use crate::knowledge::Task;
 
@@ -876,7 +876,9 @@ impl Store {
         user_id: &str,
         question: &str,
     ) -> Result<(), StoreError> {
-        let question: String = question.trim().chars().take(MAX_QUESTION_CHARS).collect();
+        // Phone, ID, bank card numbers and e-mail addresses are masked before anything is kept.
+        let question = crate::privacy::mask(question.trim());
+        let question: String = question.chars().take(MAX_QUESTION_CHARS).collect();
         if question.is_empty() {
             return Ok(());
         }
@@ -993,6 +995,84 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
+    }
+
+    // ---- personal data: retention and deletion ------------------------------------------------
+
+    /// Deletes stored questions and feedback last touched before `cutoff_ms` (Unix ms), and
+    /// forgets who was first seen before it (they hear the privacy notice again). Idempotent,
+    /// so any replica may run it at any time. Returns how many rows went.
+    pub async fn forget_older_than(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let removed = in_tx!(self, |tx, _sql| {
+            let mut removed = 0;
+            for sql in [
+                "DELETE FROM unanswered WHERE last_at < $1 AND created_at < $1",
+                "DELETE FROM feedback WHERE created_at < $1",
+                "DELETE FROM users_seen WHERE first_seen < $1",
+            ] {
+                removed += sqlx::query(sql)
+                    .bind(cutoff_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            removed
+        });
+        Ok(removed)
+    }
+
+    /// Deletes everything kept about one user of a channel: their stored questions, feedback,
+    /// the subscriptions and queued notifications of their private chat (whose id is the
+    /// user id), and the record of having seen them. Officers' audit rows and grants stay:
+    /// they are the public record of a duty. Says what was deleted.
+    pub async fn forget_user(&self, channel: &str, user_id: &str) -> Result<Forgotten, StoreError> {
+        let forgotten = in_tx!(self, |tx, _sql| {
+            let mut counts = [0u64; 3];
+            for (i, sql) in [
+                "DELETE FROM unanswered WHERE channel = $1 AND user_id = $2",
+                "DELETE FROM feedback WHERE channel = $1 AND user_id = $2",
+                "DELETE FROM subscriptions WHERE channel = $1 AND chat_id = $2",
+                "DELETE FROM outbox WHERE channel = $1 AND chat_id = $2",
+                "DELETE FROM users_seen WHERE channel = $1 AND user_id = $2",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let n = sqlx::query(sql)
+                    .bind(channel)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if let Some(c) = counts.get_mut(i) {
+                    *c = n;
+                }
+            }
+            Forgotten {
+                questions: counts[0],
+                feedback: counts[1],
+                subscriptions: counts[2],
+            }
+        });
+        Ok(forgotten)
+    }
+
+    /// Records that `user_id` has talked to the bot on `channel`; true the first time (or the
+    /// first time since they were forgotten). Atomic across replicas.
+    pub async fn first_contact(&self, channel: &str, user_id: &str) -> Result<bool, StoreError> {
+        let inserted = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO users_seen (channel, user_id, first_seen) VALUES ($1, $2, $3) \
+                 ON CONFLICT (channel, user_id) DO NOTHING",
+            )
+            .bind(channel)
+            .bind(user_id)
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(inserted > 0)
     }
 
     /// Whether this message is new: true the first time `message_key` is seen on `channel`,

@@ -38,7 +38,8 @@ const SEEN_TTL_MS: i64 = 24 * 3600 * 1000;
 /// How often [`sweep`] prunes.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Prunes old message keys and WeChat nonces now and every ten minutes until `stop`. Every
+/// Prunes old message keys and WeChat nonces, and deletes residents' questions and feedback
+/// older than `RETENTION_DAYS`, now and every ten minutes until `stop`. Every
 /// channel process runs it, so the tables stay bounded whichever channels are deployed; the
 /// store's own floors keep it from forgetting anything a replay could still use.
 pub async fn sweep(store: Store, stop: tokio_util::sync::CancellationToken) {
@@ -54,11 +55,49 @@ pub async fn sweep(store: Store, stop: tokio_util::sync::CancellationToken) {
         if let Err(e) = store.forget_wechat_nonces_before(stale).await {
             tracing::warn!(error = %e, "forgetting old WeChat nonces failed");
         }
+        // Residents' questions and feedback past the retention period; a bad RETENTION_DAYS
+        // falls back to the default (the channels refuse to start with one).
+        let days = retention_days_from_env().unwrap_or(DEFAULT_RETENTION_DAYS);
+        if let Err(e) = store
+            .forget_older_than(retention_cutoff(now_ms, days))
+            .await
+        {
+            tracing::warn!(error = %e, "deleting questions past the retention period failed");
+        }
         tokio::select! {
             () = stop.cancelled() => break,
             () = tokio::time::sleep(SWEEP_EVERY) => {}
         }
     }
+}
+
+/// What [`Store::forget_user`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Forgotten {
+    pub questions: u64,
+    pub feedback: u64,
+    pub subscriptions: u64,
+}
+
+/// How long residents' questions and feedback are kept unless `RETENTION_DAYS` says otherwise.
+pub const DEFAULT_RETENTION_DAYS: i64 = 180;
+
+/// `RETENTION_DAYS` (whole days, at least 1), or the default when unset or empty.
+pub fn retention_days_from_env() -> Result<i64, String> {
+    match std::env::var("RETENTION_DAYS") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<i64>() {
+            Ok(days) if (1..=36_500).contains(&days) => Ok(days),
+            _ => Err(format!(
+                "RETENTION_DAYS must be a whole number of days from 1 to 36500, not `{v}`"
+            )),
+        },
+        _ => Ok(DEFAULT_RETENTION_DAYS),
+    }
+}
+
+/// The cutoff (Unix ms) before which questions and feedback are deleted at `now_ms`.
+pub fn retention_cutoff(now_ms: i64, days: i64) -> i64 {
+    now_ms.saturating_sub(days.saturating_mul(24 * 3600 * 1000))
 }
 
 /// Which channel an identity belongs to: ids are never shared between channels, so a Telegram

@@ -101,8 +101,18 @@ impl Handler for CoreHandler {
         let chinese_default = crate::Lang::Zh;
         let text = match msg.inbound {
             Inbound::Text { content } => self.text(&msg.openid, &content).await,
-            Inbound::Subscribe => self.core.welcome(chinese_default).text,
-            Inbound::Unsubscribe => String::new(),
+            Inbound::Subscribe => format!(
+                "{}\n\n{}",
+                self.core.welcome(chinese_default).text,
+                self.core.privacy_notice(chinese_default)
+            ),
+            // Unfollowing the account deletes what the bot keeps about the follower.
+            Inbound::Unsubscribe => {
+                if let Err(e) = self.core.forget(CHANNEL, &msg.openid).await {
+                    tracing::error!(error = %e, "forgetting an unsubscribed follower failed");
+                }
+                String::new()
+            }
             Inbound::Other { msg_type } if msg_type.starts_with("event:") => String::new(),
             Inbound::Other { .. } => {
                 "目前我只能读懂文字消息，请用文字提问。\nI can only read text messages for now."
