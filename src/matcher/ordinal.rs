@@ -1,7 +1,7 @@
 //! Tasks named by number in free text (`第14项`, `14号任务`, `task 14`): the matcher reads
 //! words, and an ordinal is not a word it can weigh.
 
-use super::normalize::{fold, is_han};
+use super::normalize::fold;
 
 /// A task named by its number inside a free-text question: `第14项是什么`, `14号任务进度`,
 /// `任务十四完成了吗`, `task 14 progress`. Returns the number and whether the question asks what
