@@ -141,7 +141,12 @@ fn main() -> anyhow::Result<()> {
                 if config.aes_key.is_none() {
                     tracing::warn!("{}", minsheng::wechat::PLAIN_MODE_WARNING);
                 }
-                let handler = Arc::new(minsheng::wechat::bot::CoreHandler::new(Arc::clone(&core)));
+                // WECHAT_KF=1: the account has customer-service staff to take "转人工".
+                let staff = std::env::var("WECHAT_KF").is_ok_and(|v| v.trim() == "1");
+                let handler = Arc::new(
+                    minsheng::wechat::bot::CoreHandler::new(Arc::clone(&core))
+                        .with_staff_transfer(staff),
+                );
                 let router = minsheng::wechat::router(config, handler, core.store().clone());
                 let app = axum::Router::new().nest("/wechat", router);
                 let listener = tokio::net::TcpListener::bind(&listen)

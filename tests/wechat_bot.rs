@@ -27,8 +27,13 @@ struct Wechat {
 }
 
 async fn start(dir: &tempfile::TempDir) -> Wechat {
+    start_with(dir, &[]).await
+}
+
+async fn start_with(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Wechat {
     let port = free_port();
     let child = minsheng(&sqlite_url(dir))
+        .envs(env.iter().copied())
         .arg("wechat")
         .env("WECHAT_TOKEN", TOKEN)
         .env("WECHAT_APPID", APPID)
@@ -83,6 +88,13 @@ impl Wechat {
     /// Sends `xml` encrypted and signed as WeChat does; returns the status and the decrypted
     /// reply text (empty for `success` or an error).
     async fn send(&self, xml: &str, good_signature: bool) -> (u16, String) {
+        let (status, reply) = self.exchange(xml, good_signature).await;
+        (status, reply.and_then(|r| r.content).unwrap_or_default())
+    }
+
+    /// [`Wechat::send`], returning the whole decrypted reply message (`None` for `success` or
+    /// an error).
+    async fn exchange(&self, xml: &str, good_signature: bool) -> (u16, Option<protocol::Message>) {
         let encrypt = protocol::encrypt(&self.key, APPID, xml);
         // WeChat sends a fresh nonce with every request; a reused one with another body is
         // refused as a replay.
@@ -112,7 +124,7 @@ impl Wechat {
         let status = r.status().as_u16();
         let body = r.text().await.expect("body");
         if status != 200 || body == "success" {
-            return (status, String::new());
+            return (status, None);
         }
         let envelope = protocol::parse_message(&body).expect("reply envelope");
         let encrypted = envelope.encrypt.expect("Encrypt");
@@ -120,7 +132,7 @@ impl Wechat {
         assert_eq!(appid, APPID);
         let reply = protocol::parse_message(&xml).expect("reply xml");
         assert_eq!(reply.from_user_name, ACCOUNT);
-        (status, reply.content.unwrap_or_default())
+        (status, Some(reply))
     }
 
     async fn ask(&self, from: &str, text: &str, msg_id: u64) -> String {
@@ -202,4 +214,33 @@ async fn residents_and_officers_over_the_callback() {
     assert_eq!(status, 400);
     let status = wx.ask(RESIDENT, "/status 14", 11).await;
     assert!(status.contains("12.5 / 20公里"), "{status}");
+}
+
+/// With customer-service staff (`WECHAT_KF=1`), "转人工" hands the conversation to them with
+/// WeChat's `transfer_customer_service` reply; without, it gets the hotline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_a_person_transfers_to_staff() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wx = start_with(&dir, &[("WECHAT_KF", "1")]).await;
+    for (i, words) in ["转人工", "人工客服！"].into_iter().enumerate() {
+        let (status, reply) = wx
+            .exchange(&text_xml(RESIDENT, words, 100 + i as u64), true)
+            .await;
+        assert_eq!(status, 200);
+        let reply = reply.expect("a reply");
+        assert_eq!(reply.msg_type, "transfer_customer_service", "{words}");
+        assert_eq!(reply.to_user_name, RESIDENT);
+        assert_eq!(reply.content, None);
+    }
+    // Anything else is still the bot's.
+    let reply = wx.ask(RESIDENT, "什么是错时共享停车？", 110).await;
+    assert!(reply.contains("错时共享"), "{reply}");
+    drop(wx);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wx = start(&dir).await;
+    let (_, reply) = wx.exchange(&text_xml(RESIDENT, "转人工", 1), true).await;
+    let reply = reply.expect("a reply");
+    assert_eq!(reply.msg_type, "text");
+    assert!(reply.content.unwrap_or_default().contains("12345"));
 }

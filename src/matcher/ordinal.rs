@@ -47,7 +47,9 @@ pub fn mentioned_task(text: &str) -> Option<(u32, bool)> {
         // `14号` is a date, a metro line, a building or a document number far more often than
         // a task: only `14号任务` / `14号项目` / `14号项` name one.
         let hao = after.starts_with('号')
-            && ["号任务", "号项目", "号项"].iter().any(|w| after.starts_with(w));
+            && ["号任务", "号项目", "号项"]
+                .iter()
+                .any(|w| after.starts_with(w));
         let task_word = after.starts_with("任务");
         if (ordinal && ordinal_suffix) || led || hao || task_word {
             found = Some(n);

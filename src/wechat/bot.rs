@@ -20,6 +20,8 @@ const MAX_REMEMBERED: usize = 10_000;
 /// picks one, so each user's last choices are kept here.
 pub struct CoreHandler {
     core: Arc<Core>,
+    /// `WECHAT_KF=1`: the account has customer-service staff, and "转人工" goes to them.
+    staff: bool,
     choices: Mutex<HashMap<String, Vec<Button>>>,
     /// Per OpenID, as on Telegram: a script must not keep the core busy.
     limiter: Limiter<String>,
@@ -34,9 +36,16 @@ impl CoreHandler {
     pub fn with_rate_limit(core: Arc<Core>, limit: RateLimit) -> CoreHandler {
         CoreHandler {
             core,
+            staff: false,
             choices: Mutex::new(HashMap::new()),
             limiter: Limiter::new(limit),
         }
+    }
+
+    /// Hands "转人工" / "人工客服" to the account's customer-service staff (`WECHAT_KF=1`).
+    pub fn with_staff_transfer(mut self, on: bool) -> CoreHandler {
+        self.staff = on;
+        self
     }
 
     fn pick(&self, openid: &str, text: &str) -> Option<String> {
@@ -85,6 +94,12 @@ impl CoreHandler {
 }
 
 impl Handler for CoreHandler {
+    fn transfer_to_staff(&self, msg: &Incoming) -> bool {
+        self.staff
+            && matches!(&msg.inbound, Inbound::Text { content }
+                if crate::core::asks_for_a_person(&crate::text::clean(content)))
+    }
+
     async fn handle(&self, msg: Incoming) -> String {
         // WeChat may deliver one message to two replicas; only the first acts on it.
         match self.core.store().first_seen(CHANNEL, &msg.dedup_key).await {

@@ -170,6 +170,12 @@ pub struct Incoming {
 pub trait Handler: Send + Sync + 'static {
     /// Returns the reply text (plain text; may be empty for "no reply").
     fn handle(&self, msg: Incoming) -> impl std::future::Future<Output = String> + Send;
+
+    /// Whether this message goes to the account's customer-service staff instead of the bot
+    /// (WeChat's `transfer_customer_service` reply: staff take over in their client).
+    fn transfer_to_staff(&self, _msg: &Incoming) -> bool {
+        false
+    }
 }
 
 /// Where the callback remembers signed (timestamp, nonce) pairs. [`Store`] implements it, so
@@ -333,6 +339,12 @@ async fn callback<H: Handler, N: Nonces>(
         Ok(incoming) => incoming,
         Err(refused) => return refused.into_response(),
     };
+    if s.handler.transfer_to_staff(&incoming) {
+        // Nothing is stored or acted on: a retry transfers again, which is what WeChat wants.
+        let now = unix_now();
+        let xml = protocol::render_transfer_reply(&msg.from_user_name, &msg.to_user_name, now);
+        return xml_response(&s, xml, now);
+    }
     let reply = s.reply_for(incoming, deadline).await;
     // Last resort: the handler should already have fitted its text with `fit_text`.
     let reply = protocol::fit_text(&reply, protocol::MAX_TEXT_BYTES, CUT_TAIL);
@@ -341,6 +353,11 @@ async fn callback<H: Handler, N: Nonces>(
     }
     let now = unix_now();
     let xml = protocol::render_text_reply(&msg.from_user_name, &msg.to_user_name, now, &reply);
+    xml_response(&s, xml, now)
+}
+
+/// A passive reply, sealed in safe mode.
+fn xml_response<H: Handler, N: Nonces>(s: &Shared<H, N>, xml: String, now: u64) -> Response {
     let xml = match &s.key {
         SafeMode::On(key) => s.seal(key, &xml, now),
         _ => xml,

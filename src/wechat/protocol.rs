@@ -430,6 +430,18 @@ pub fn render_text_reply(
     )
 }
 
+/// The passive reply that hands the conversation to the account's customer-service staff
+/// (多客服): WeChat routes the message to them instead of showing a bot reply.
+pub fn render_transfer_reply(to_user: &str, from_user: &str, create_time: u64) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName>\
+         <CreateTime>{create_time}</CreateTime>\
+         <MsgType><![CDATA[transfer_customer_service]]></MsgType></xml>",
+        cdata(to_user),
+        cdata(from_user),
+    )
+}
+
 /// The safe-mode reply envelope around an encrypted reply.
 pub fn render_envelope(encrypt: &str, msg_signature: &str, timestamp: u64, nonce: &str) -> String {
     format!(
