@@ -325,3 +325,63 @@ fn local_midnight(day: NaiveDate) -> DateTime<Utc> {
         .and_then(|d| chongqing().from_local_datetime(&d).single())
         .map_or_else(DateTime::<Utc>::default, |d| d.with_timezone(&Utc))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn period() -> Period {
+        Period {
+            year: 2024,
+            start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+            end: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+        }
+    }
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 4, 0, 0)
+            .single()
+            .expect("date")
+    }
+
+    #[test]
+    fn comparators() {
+        assert!(meets(Comparator::AtLeast, 870.0, 860.0));
+        assert!(!meets(Comparator::AtLeast, 859.0, 860.0));
+        assert!(meets(Comparator::About, 8.0, 8.36), "within 5%");
+        assert!(!meets(Comparator::About, 7.9, 8.36));
+        assert!(meets(Comparator::Exactly, 20.0, 20.0));
+        assert!(meets(Comparator::AtMost, 3.0, 4.0));
+        assert!(!meets(Comparator::AtMost, 5.0, 4.0));
+    }
+
+    #[test]
+    fn the_calendar() {
+        let p = period();
+        assert_eq!(elapsed(&p, at(2023, 6, 1)), 0.0);
+        assert!((elapsed(&p, at(2024, 7, 2)) - 0.5).abs() < 0.01);
+        assert_eq!(elapsed(&p, at(2025, 3, 1)), 1.0);
+        // A closed list is judged at its last day.
+        assert_eq!(reference_time(&p, at(2026, 12, 2)), end_of(&p));
+        assert_eq!(reference_time(&p, at(2024, 5, 1)), at(2024, 5, 1));
+    }
+
+    #[test]
+    fn cycles_start_in_chongqing_time() {
+        let sept = |y| {
+            chongqing()
+                .with_ymd_and_hms(y, 9, 1, 0, 0, 0)
+                .single()
+                .expect("date")
+                .with_timezone(&Utc)
+        };
+        assert_eq!(cycle_start(Cycle::SchoolYear, at(2024, 10, 15)), sept(2024));
+        assert_eq!(cycle_start(Cycle::SchoolYear, at(2024, 6, 1)), sept(2023));
+        let jan = chongqing()
+            .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+            .single()
+            .expect("date")
+            .with_timezone(&Utc);
+        assert_eq!(cycle_start(Cycle::Year, at(2024, 6, 1)), jan);
+    }
+}
