@@ -244,3 +244,71 @@ async fn asking_for_a_person_transfers_to_staff() {
     assert_eq!(reply.msg_type, "text");
     assert!(reply.content.unwrap_or_default().contains("12345"));
 }
+
+/// Unfollowing the account deletes what the bot kept about the follower: their unanswered
+/// questions and the record that they were seen (the officers' audit trail is not theirs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfollowing_forgets_the_follower() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wx = start(&dir).await;
+    let reply = wx
+        .ask(RESIDENT, "明天天气怎么样 我的电话13812345678", 1)
+        .await;
+    assert!(!reply.is_empty());
+    wx.ask("oOtherResident00000000000001", "明天天气怎么样", 2)
+        .await;
+    let store = minsheng::store::Store::connect(&sqlite_url(&dir))
+        .await
+        .expect("open");
+    let rows = |who: &'static str| {
+        let store = store.clone();
+        async move {
+            let minsheng::store::Store::Sqlite(pool) = &store else {
+                panic!("SQLite")
+            };
+            let n: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM unanswered WHERE user_id = $1) \
+                 + (SELECT COUNT(*) FROM users_seen WHERE user_id = $1)",
+            )
+            .bind(who)
+            .fetch_one(pool)
+            .await
+            .expect("count");
+            n
+        }
+    };
+    assert!(rows(RESIDENT).await >= 1, "the question was kept");
+    let minsheng::store::Store::Sqlite(pool) = &store else {
+        panic!("SQLite")
+    };
+    let kept: String = sqlx::query_scalar("SELECT question FROM unanswered WHERE user_id = $1")
+        .bind(RESIDENT)
+        .fetch_one(pool)
+        .await
+        .expect("question");
+    assert!(
+        kept.contains("138****5678") && !kept.contains("13812345678"),
+        "{kept}"
+    );
+
+    let unfollow = format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+         <FromUserName><![CDATA[{RESIDENT}]]></FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[unsubscribe]]></Event></xml>",
+        now()
+    );
+    let (status, _) = wx.send(&unfollow, true).await;
+    assert_eq!(status, 200);
+    // The handler runs in the background of the reply: give it a moment.
+    for _ in 0..50 {
+        if rows(RESIDENT).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows(RESIDENT).await, 0, "nothing of the follower is left");
+    assert!(
+        rows("oOtherResident00000000000001").await >= 1,
+        "others are kept"
+    );
+}
