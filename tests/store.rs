@@ -71,6 +71,7 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
                 every: None,
                 unit: sites,
                 keywords: vec![],
+                retired: false,
             }],
             milestones: vec![],
         },
@@ -91,6 +92,7 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
                     every: None,
                     unit: km,
                     keywords: vec![],
+                    retired: false,
                 },
                 Metric {
                     id: "t19-parking".into(),
@@ -103,6 +105,7 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
                     every: None,
                     unit: sites,
                     keywords: vec![],
+                    retired: false,
                 },
             ],
             milestones: vec![Milestone {
@@ -111,6 +114,7 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
                 number: 3,
                 name: bi("完成验收", "Acceptance"),
                 keywords: vec![],
+                retired: false,
             }],
         },
     ]
@@ -225,7 +229,19 @@ async fn sync_keeps_progress(db: Db) {
     let all = db.store.states(None).await.expect("states");
     let keys: Vec<(u32, u32)> = all.iter().map(|s| (s.task, s.number)).collect();
     assert_eq!(keys, vec![(5, 1), (19, 1), (19, 2), (19, 3)]);
-    assert_eq!(db.store.history(19, 10).await.expect("history").len(), 2);
+    // The two updates, and the target and name change as one catalogue row (once, although
+    // synced twice).
+    let history = db.store.history(19, 10).await.expect("history");
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0].kind, AuditKind::Catalogue);
+    assert_eq!(history[0].number, Some(1));
+    assert_eq!(
+        (history[0].old_value, history[0].new_value),
+        (Some(100.0), Some(120.0))
+    );
+    let note = history[0].note.as_deref().unwrap_or("");
+    assert!(note.contains("target 100 → 120"), "{note}");
+    assert!(note.contains("name_en New roads → Roads built"), "{note}");
 }
 
 async fn apply_audits_old_and_new(db: Db) {

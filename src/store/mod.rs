@@ -15,7 +15,7 @@
 mod db;
 mod rows;
 
-pub use db::{MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
+pub use db::{ChainBreak, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
 
 /// How far (seconds) a signed request's timestamp may be from now before a channel refuses
 /// it (WeChat's callback). The store never forgets a dedup key or a nonce while a replay of
@@ -73,6 +73,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported DATABASE_URL `{0}`: use sqlite://FILE or postgres://…")]
     Url(String),
+    /// A faq/ the store refuses: it would drop an item with recorded progress, or change the
+    /// dimension of one.
+    #[error("faq/ refused: task {task}, item `{item}` {reason}")]
+    Catalogue {
+        task: u32,
+        item: String,
+        reason: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -149,6 +157,12 @@ pub enum AuditKind {
     Update,
     Undo,
     Refused,
+    /// A change of an item's target, unit or name in faq/ (actor `faq`, user = faq/ revision).
+    Catalogue,
+    Grant,
+    Revoke,
+    /// An administrator added to or removed from `ADMIN_IDS`, as seen at start.
+    Admin,
 }
 
 impl AuditKind {
@@ -157,6 +171,10 @@ impl AuditKind {
             AuditKind::Update => "update",
             AuditKind::Undo => "undo",
             AuditKind::Refused => "refused",
+            AuditKind::Catalogue => "catalogue",
+            AuditKind::Grant => "grant",
+            AuditKind::Revoke => "revoke",
+            AuditKind::Admin => "admin",
         }
     }
     pub fn parse_db(s: &str) -> Option<AuditKind> {
@@ -164,6 +182,10 @@ impl AuditKind {
             "update" => Some(AuditKind::Update),
             "undo" => Some(AuditKind::Undo),
             "refused" => Some(AuditKind::Refused),
+            "catalogue" => Some(AuditKind::Catalogue),
+            "grant" => Some(AuditKind::Grant),
+            "revoke" => Some(AuditKind::Revoke),
+            "admin" => Some(AuditKind::Admin),
             _ => None,
         }
     }
