@@ -39,6 +39,10 @@ on_both_backends!(
     wechat_nonces_tell_retries_from_replays,
     persists_across_reopening,
     a_chat_hears_its_notifications_in_order,
+    an_inserted_metric_moves_nothing,
+    dropping_recorded_progress_is_refused,
+    an_older_store_is_mapped_once,
+    verify_audit_names_tampered_rows,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------------
@@ -1299,4 +1303,234 @@ async fn a_chat_hears_its_notifications_in_order(db: Db) {
         .await
         .expect("claim");
     assert_eq!(texts(&next), vec![("c2".into(), "2 km".into())]);
+}
+
+// ---- the record: stable ids, refused catalogues, the hash chain -------------------------------
+
+/// The catalogue with a new metric inserted first in task 19: roads 19.2, parking 19.3, the
+/// milestone 19.4.
+fn catalogue_with_insert() -> Vec<Task> {
+    let mut tasks = catalogue(100.0, "New roads");
+    let t19 = &mut tasks[1];
+    let mut new = t19.metrics[0].clone();
+    new.id = "t19-bridges".into();
+    new.name = bi("新建桥梁", "New bridges");
+    t19.metrics.insert(0, new);
+    for (i, m) in t19.metrics.iter_mut().enumerate() {
+        m.number = i as u32 + 1;
+    }
+    t19.milestones[0].number = 4;
+    tasks
+}
+
+async fn exec(store: &Store, sql: &'static str, bind: i64) {
+    match store {
+        Store::Sqlite(p) => sqlx::query(sql).bind(bind).execute(p).await.map(|_| ()),
+        Store::Postgres(p) => sqlx::query(sql).bind(bind).execute(p).await.map(|_| ()),
+    }
+    .expect("plain SQL");
+}
+
+async fn an_inserted_metric_moves_nothing(db: Db) {
+    synced(&db).await;
+    db.store
+        .apply(&change(19, 2, 3.0, "b"))
+        .await
+        .expect("parking");
+    let milestone = Change {
+        value: None,
+        stage: Some(Stage::InProgress),
+        ..change(19, 3, 0.0, "b")
+    };
+    db.store.apply(&milestone).await.expect("milestone");
+    db.store
+        .apply(&change(19, 1, 42.5, "a"))
+        .await
+        .expect("roads");
+
+    db.store
+        .sync_catalogue(&catalogue_with_insert())
+        .await
+        .expect("sync with an inserted metric");
+    assert_eq!(
+        current(&db.store, 19, 1).await,
+        None,
+        "the new metric is empty"
+    );
+    assert_eq!(current(&db.store, 19, 2).await, Some(42.5));
+    assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
+    assert_eq!(state(&db.store, 19, 4).await.stage, Some(Stage::InProgress));
+    // The audit trail shows each row at its item's current position.
+    let history = db.store.history(19, 10).await.expect("history");
+    let numbers: Vec<Option<u32>> = history.iter().map(|e| e.number).collect();
+    assert_eq!(numbers, vec![Some(2), Some(4), Some(3)]);
+    // Undo follows the item, not the position.
+    let outcome = db
+        .store
+        .undo_last("telegram", "a", &actor("a"), |_| None)
+        .await
+        .expect("undo");
+    match outcome {
+        UndoOutcome::Undone(undo, reverted) => {
+            assert_eq!(undo.number, Some(2));
+            assert_eq!(reverted.number, Some(2));
+        }
+        other => panic!("expected an undo, got {other:?}"),
+    }
+    assert_eq!(current(&db.store, 19, 2).await, None);
+    assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
+    db.store
+        .apply(&change(19, 1, 1.0, "a"))
+        .await
+        .expect("new metric");
+    assert_eq!(current(&db.store, 19, 1).await, Some(1.0));
+    assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+}
+
+async fn dropping_recorded_progress_is_refused(db: Db) {
+    synced(&db).await;
+    db.store
+        .apply(&change(19, 2, 3.0, "b"))
+        .await
+        .expect("parking");
+
+    let mut dropped = catalogue(100.0, "New roads");
+    dropped[1].metrics.remove(1);
+    dropped[1].milestones[0].number = 2;
+    match db.store.sync_catalogue(&dropped).await {
+        Err(StoreError::Catalogue { task, item, .. }) => {
+            assert_eq!((task, item.as_str()), (19, "t19-parking"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match db.store.check_catalogue(&dropped).await {
+        Err(StoreError::Catalogue { item, .. }) => assert_eq!(item, "t19-parking"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        current(&db.store, 19, 2).await,
+        Some(3.0),
+        "nothing changed"
+    );
+
+    // Another dimension for a metric with progress: refused too.
+    let mut metres = catalogue(100.0, "New roads");
+    metres[1].metrics[1].unit = Unit::parse("公里").expect("unit");
+    assert!(matches!(
+        db.store.sync_catalogue(&metres).await,
+        Err(StoreError::Catalogue { task: 19, .. })
+    ));
+
+    // Retired: kept, shown, no longer updated.
+    let mut retired = catalogue(100.0, "New roads");
+    retired[1].metrics[1].retired = true;
+    db.store
+        .sync_catalogue(&retired)
+        .await
+        .expect("retired is fine");
+    assert_eq!(current(&db.store, 19, 2).await, Some(3.0));
+    assert!(db.store.apply(&change(19, 2, 4.0, "b")).await.is_err());
+    assert_eq!(current(&db.store, 19, 2).await, Some(3.0));
+
+    // A metric without progress may leave.
+    let mut no_roads = retired.clone();
+    no_roads[1].metrics.remove(0);
+    no_roads[1].metrics[0].number = 1;
+    no_roads[1].milestones[0].number = 2;
+    db.store
+        .sync_catalogue(&no_roads)
+        .await
+        .expect("roads had no progress");
+    assert_eq!(current(&db.store, 19, 1).await, Some(3.0));
+}
+
+async fn an_older_store_is_mapped_once(db: Db) {
+    synced(&db).await;
+    db.store
+        .apply(&change(19, 2, 3.0, "b"))
+        .await
+        .expect("parking");
+    // As the migration leaves a store written before ids: no item ids.
+    exec(
+        &db.store,
+        "UPDATE metrics SET item_id = NULL WHERE task > $1",
+        0,
+    )
+    .await;
+    synced(&db).await;
+    assert_eq!(
+        count(
+            &db.store,
+            "SELECT COUNT(*) FROM metrics WHERE item_id IS NULL"
+        )
+        .await,
+        0
+    );
+    db.store
+        .sync_catalogue(&catalogue_with_insert())
+        .await
+        .expect("sync with an inserted metric");
+    assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
+}
+
+async fn verify_audit_names_tampered_rows(db: Db) {
+    synced(&db).await;
+    let admin = actor("root");
+    let mut ids = Vec::new();
+    for (i, v) in [1.0, 2.0, 3.0, 4.0].into_iter().enumerate() {
+        let e = db
+            .store
+            .apply(&change(19, 1, v, &format!("u{i}")))
+            .await
+            .expect("apply");
+        ids.push(e.id);
+    }
+    db.store
+        .grant("telegram", "42", &[19], None, &admin)
+        .await
+        .expect("grant");
+    assert!(
+        db.store
+            .revoke_by("telegram", "42", &admin)
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        count(
+            &db.store,
+            "SELECT COUNT(*) FROM audit WHERE kind IN ('grant', 'revoke')"
+        )
+        .await,
+        2
+    );
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+
+    // A value changed by hand, then put back.
+    exec(
+        &db.store,
+        "UPDATE audit SET new_value = 99 WHERE id = $1",
+        ids[1],
+    )
+    .await;
+    let bad = db.store.verify_audit().await.expect("verify");
+    assert_eq!(bad.map(|b| b.id), Some(ids[1]));
+    exec(
+        &db.store,
+        "UPDATE audit SET new_value = 2 WHERE id = $1",
+        ids[1],
+    )
+    .await;
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+
+    // The last row removed.
+    let last = count(&db.store, "SELECT MAX(id) FROM audit").await;
+    exec(&db.store, "DELETE FROM audit WHERE id = $1", last).await;
+    let bad = db.store.verify_audit().await.expect("verify");
+    assert_eq!(bad.map(|b| b.id), Some(last));
+
+    // A row in the middle removed: the row after it is named.
+    exec(&db.store, "DELETE FROM audit WHERE id = $1", ids[1]).await;
+    let bad = db.store.verify_audit().await.expect("verify");
+    assert_eq!(bad.map(|b| b.id), Some(ids[2]));
 }
