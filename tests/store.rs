@@ -43,6 +43,8 @@ on_both_backends!(
     dropping_recorded_progress_is_refused,
     an_older_store_is_mapped_once,
     verify_audit_names_tampered_rows,
+    a_backup_during_a_burst_restores,
+    copy_store_keeps_every_row,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------------
@@ -1533,4 +1535,152 @@ async fn verify_audit_names_tampered_rows(db: Db) {
     exec(&db.store, "DELETE FROM audit WHERE id = $1", ids[1]).await;
     let bad = db.store.verify_audit().await.expect("verify");
     assert_eq!(bad.map(|b| b.id), Some(ids[2]));
+}
+
+// ---- backup, restore, copy-store --------------------------------------------------------------
+
+async fn fresh_sqlite() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("other.db").display());
+    let store = Store::connect(&url).await.expect("open SQLite");
+    (dir, store)
+}
+
+/// Something in every table.
+async fn populate(store: &Store) {
+    store
+        .sync_catalogue(&catalogue(100.0, "New roads"))
+        .await
+        .expect("sync");
+    let mut c = change(19, 1, 3.25, "a");
+    c.note = Some("东段".into());
+    store.apply(&c).await.expect("apply");
+    store.apply(&change(19, 2, 2.0, "b")).await.expect("apply");
+    store
+        .undo_last("telegram", "b", &actor("b"), |_| None)
+        .await
+        .expect("undo");
+    store
+        .record_refusal(5, Some(1), &actor("x"), "/update 5.1 3")
+        .await
+        .expect("refusal");
+    store
+        .grant("telegram", "42", &[19], Some("住建局"), &actor("root"))
+        .await
+        .expect("grant");
+    store
+        .subscribe("telegram", "7", Some(19), Lang::En)
+        .await
+        .expect("subscribe");
+    let mut noisy = change(19, 1, 4.0, "a");
+    noisy.notification = Some(("中".into(), "en".into()));
+    store.apply(&noisy).await.expect("apply with notification");
+    store
+        .record_unanswered("telegram", "9", "where is the library")
+        .await
+        .expect("unanswered");
+    store
+        .record_feedback("telegram", "9", "qa1", true)
+        .await
+        .expect("feedback");
+    assert!(store.first_seen("telegram", "m1").await.expect("seen"));
+    store
+        .remember_wechat_nonce("1700000000", "n1", 1_700_000_000, "abc")
+        .await
+        .expect("nonce");
+    store
+        .sync_admins(&[("telegram".into(), "1".into())])
+        .await
+        .expect("admins");
+}
+
+async fn copy_store_keeps_every_row(db: Db) {
+    let (_a, source) = fresh_sqlite().await;
+    populate(&source).await;
+    let original = source.dump().await.expect("dump");
+    assert!(
+        original.values().all(|rows| !rows.is_empty()),
+        "{original:?}"
+    );
+
+    // SQLite → this backend → SQLite.
+    source.copy_into(&db.store).await.expect("copy there");
+    let (_b, back) = fresh_sqlite().await;
+    db.store.copy_into(&back).await.expect("copy back");
+    assert_eq!(db.store.dump().await.expect("dump"), original);
+    assert_eq!(back.dump().await.expect("dump"), original);
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+    assert_eq!(back.verify_audit().await.expect("verify"), None);
+    assert_eq!(
+        db.store.history(19, 100).await.expect("history"),
+        source.history(19, 100).await.expect("history")
+    );
+
+    // The copy carries on where the source stopped: fresh ids, an unbroken chain.
+    db.store
+        .apply(&change(19, 1, 5.0, "a"))
+        .await
+        .expect("apply after copy");
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+    // Never into a store that holds anything.
+    assert!(source.copy_into(&db.store).await.is_err());
+}
+
+async fn a_backup_during_a_burst_restores(db: Db) {
+    synced(&db).await;
+    let writer = db.open().await;
+    let burst = tokio::spawn(async move {
+        for i in 0..60 {
+            writer
+                .apply(&change(19, 1 + (i % 2), f64::from(i), "a"))
+                .await
+                .expect("apply in the burst");
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let during = dir.path().join("during.backup");
+    db.store
+        .backup(&during)
+        .await
+        .expect("backup during the burst");
+    burst.await.expect("burst");
+    assert!(db.store.backup(&during).await.is_err(), "never overwrites");
+
+    if db.backend == Backend::Sqlite {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", during.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("open backup");
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .expect("integrity_check");
+        assert_eq!(check, "ok");
+        conn.close().await.expect("close");
+    }
+    // The backup taken mid-burst restores to the history as it stood then.
+    let (_r, restored) = fresh_sqlite().await;
+    restored.restore(&during).await.expect("restore");
+    assert_eq!(restored.verify_audit().await.expect("verify"), None);
+    let then = restored.history(19, 1000).await.expect("history");
+    let now = db.store.history(19, 1000).await.expect("history");
+    let last = then.first().map_or(0, |e| e.id);
+    let expected: Vec<_> = now.into_iter().filter(|e| e.id <= last).collect();
+    assert_eq!(then, expected);
+
+    // A backup after the burst restores to an identical /history.
+    let after = dir.path().join("after.backup");
+    db.store.backup(&after).await.expect("backup after");
+    let (_s, restored) = fresh_sqlite().await;
+    restored.restore(&after).await.expect("restore");
+    assert_eq!(
+        restored.history(19, 1000).await.expect("history"),
+        db.store.history(19, 1000).await.expect("history")
+    );
+    assert!(
+        restored.restore(&after).await.is_err(),
+        "only into an empty store"
+    );
 }

@@ -181,6 +181,9 @@ macro_rules! insert_officer_audit {
 #[path = "record.rs"]
 pub(super) mod record;
 pub use record::ChainBreak;
+#[path = "backup.rs"]
+mod backup;
+pub use backup::Dump;
 use record::{chain_columns, lock_chain, seal_chain};
 
 const STATES: &str = "SELECT task, number, current_value, stage, note, updated_at, \

@@ -15,7 +15,7 @@
 mod db;
 mod rows;
 
-pub use db::{ChainBreak, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
+pub use db::{ChainBreak, Dump, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
 
 /// How far (seconds) a signed request's timestamp may be from now before a channel refuses
 /// it (WeChat's callback). The store never forgets a dedup key or a nonce while a replay of
