@@ -1684,3 +1684,94 @@ async fn a_backup_during_a_burst_restores(db: Db) {
         "only into an empty store"
     );
 }
+
+// ---- a store written before item ids ------------------------------------------------------------
+
+/// A SQLite store at migration 0004 with progress and audit rows, as deployments hold today:
+/// the first start of this version maps every value and audit row to its item's id, then a
+/// metric inserted before them moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_sqlite_store_keeps_every_value_and_audit_row() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).expect("mkdir");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&src).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, old.join(&name)).expect("copy");
+        }
+    }
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+        let migrator = sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .expect("old migrations");
+        migrator.run(&mut conn).await.expect("migrate to 0004");
+        for sql in [
+            "INSERT INTO tasks VALUES (19, 'task-19', '道路建设', 'Roads', 0)",
+            "INSERT INTO tasks VALUES (5, 'task-5', '养老服务', 'Elderly care', 0)",
+            "INSERT INTO metrics (task, number, kind, name_zh, name_en, target, unit) \
+             VALUES (5, 1, 'metric', '养老服务站', 'Care stations', 12, '处')",
+            "INSERT INTO metrics (task, number, kind, name_zh, name_en, target, unit, \
+             current_value, updated_at, updated_by_channel, updated_by_user, updated_by_name) \
+             VALUES (19, 1, 'metric', '新建道路', 'New roads', 100, '公里', 42.5, 5, \
+             'telegram', 'a', 'Officer a')",
+            "INSERT INTO metrics (task, number, kind, name_zh, name_en, target, unit, \
+             current_value, updated_at, updated_by_channel, updated_by_user, updated_by_name) \
+             VALUES (19, 2, 'metric', '停车位', 'Parking sites', 8, '处', 3, 6, \
+             'telegram', 'b', 'Officer b')",
+            "INSERT INTO metrics (task, number, kind, name_zh, name_en) \
+             VALUES (19, 3, 'milestone', '完成验收', 'Acceptance')",
+            "INSERT INTO audit (kind, task, number, actor_channel, actor_user, actor_name, \
+             old_value, new_value, created_at) \
+             VALUES ('update', 19, 1, 'telegram', 'a', 'Officer a', NULL, 42.5, 5)",
+            "INSERT INTO audit (kind, task, number, actor_channel, actor_user, actor_name, \
+             old_value, new_value, created_at) \
+             VALUES ('update', 19, 2, 'telegram', 'b', 'Officer b', NULL, 3, 6)",
+        ] {
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .expect("legacy row");
+        }
+        conn.close().await.expect("close");
+    }
+
+    let store = Store::connect(&url).await.expect("migrate to this version");
+    store
+        .sync_catalogue(&catalogue(100.0, "New roads"))
+        .await
+        .expect("first sync maps the ids");
+    assert_eq!(store.verify_audit().await.expect("verify"), None);
+    store
+        .sync_catalogue(&catalogue_with_insert())
+        .await
+        .expect("sync with an inserted metric");
+    assert_eq!(current(&store, 19, 1).await, None);
+    assert_eq!(current(&store, 19, 2).await, Some(42.5));
+    assert_eq!(current(&store, 19, 3).await, Some(3.0));
+    let numbers: Vec<Option<u32>> = store
+        .history(19, 10)
+        .await
+        .expect("history")
+        .iter()
+        .map(|e| e.number)
+        .collect();
+    assert_eq!(numbers, vec![Some(3), Some(2)]);
+    // The legacy update can still be undone, on the metric it was made to.
+    store
+        .undo_last("telegram", "b", &actor("b"), |_| None)
+        .await
+        .expect("undo");
+    assert_eq!(current(&store, 19, 3).await, None);
+    assert_eq!(current(&store, 19, 2).await, Some(42.5));
+    assert_eq!(store.verify_audit().await.expect("verify"), None);
+}

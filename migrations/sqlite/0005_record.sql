@@ -49,7 +49,7 @@ CREATE INDEX audit_by_item ON audit (item_id, id);
 
 -- The end of the hash chain: the last sealed row and its hash. Every audited write takes this
 -- one row first, so rows are chained in id order. Rows up to `legacy_max` (written before this
--- migration) are sealed once when the store is next opened.
+-- migration) are sealed by the first start-up sync, once it has given them their item ids.
 CREATE TABLE audit_head (
     one         INTEGER PRIMARY KEY CHECK (one = 1),
     last_id     INTEGER NOT NULL,

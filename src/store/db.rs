@@ -289,9 +289,7 @@ impl Store {
         };
         let pool = pool_options.connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        let store = Store::Sqlite(pool);
-        store.seal_legacy().await?;
-        Ok(store)
+        Ok(Store::Sqlite(pool))
     }
 
     async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
@@ -302,9 +300,7 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        let store = Store::Postgres(pool);
-        store.seal_legacy().await?;
-        Ok(store)
+        Ok(Store::Postgres(pool))
     }
 
     /// `"sqlite"` or `"postgres"`, for logs.

@@ -89,7 +89,8 @@ macro_rules! lock_chain {
 pub(super) use lock_chain;
 
 /// Seals the audit rows `$ids` (inserted by this transaction, ascending) onto the chain, after
-/// any rows written before the chain existed. Requires [`lock_chain!`] earlier in `$tx`.
+/// any rows written before the chain existed (so the first write after the migration, the
+/// start-up catalogue sync, seals them once it has given them their item ids). Requires [`lock_chain!`] earlier in `$tx`.
 macro_rules! seal_chain {
     ($tx:ident, $ids:expr) => {{
         let (mut last_id, mut prev, legacy_max): (i64, String, i64) =
@@ -582,32 +583,30 @@ impl Store {
         Ok(())
     }
 
-    /// Seals the rows written before the hash chain existed; run once when the store opens.
-    pub(super) async fn seal_legacy(&self) -> Result<(), StoreError> {
-        in_tx!(self, |tx, sql| {
-            lock_chain!(tx, sql);
-            seal_chain!(tx, Vec::<i64>::new());
-        });
-        Ok(())
-    }
-
     /// Walks the audit trail's hash chain: `None` if every row is as written, otherwise the
     /// first row that was changed, inserted by hand or follows a removed row.
     pub async fn verify_audit(&self) -> Result<Option<ChainBreak>, StoreError> {
-        let (rows, head): (Vec<ChainRow>, (i64, String)) = on_pool!(self, pool => {
-            (
+        let (rows, head): (Vec<ChainRow>, (i64, String, i64)) = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let rows =
                 sqlx::query_as(concat!("SELECT ", chain_columns!(), " FROM audit ORDER BY id"))
-                    .fetch_all(pool)
-                    .await?,
-                sqlx::query_as("SELECT last_id, hash FROM audit_head WHERE one = 1")
-                    .fetch_one(pool)
-                    .await?,
-            )
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let head = sqlx::query_as("SELECT last_id, hash, legacy_max FROM audit_head WHERE one = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            (rows, head)
         });
         let mut prev = String::new();
         let mut prev_id = 0;
         for row in &rows {
             let Some(stored) = row.hash.as_deref() else {
+                if row.id > head.0 && row.id <= head.2 {
+                    // Written before the chain existed; sealed by the next start (after its
+                    // item ids are mapped), nothing to check yet.
+                    continue;
+                }
                 return Ok(Some(ChainBreak {
                     id: row.id,
                     reason: "not sealed: inserted or altered outside minsheng".into(),
