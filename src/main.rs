@@ -81,7 +81,7 @@ enum Command {
     CheckFaq {
         /// Also check it against a store (DATABASE_URL form) before deploying: refused if it
         /// drops an item with recorded progress or changes the dimension of one; lists the
-        /// catalogue changes it would record. Applies the store's pending migrations.
+        /// catalogue changes it would record. Reads the store only.
         #[arg(long, value_name = "DATABASE_URL")]
         against: Option<String>,
     },
@@ -304,7 +304,7 @@ fn main() -> anyhow::Result<()> {
         Command::CheckFaq { against } => {
             if let Some(url) = against {
                 let changes = runtime()?.block_on(async {
-                    let store = Store::connect(&url)
+                    let store = Store::open_read_only(&url)
                         .await
                         .context("opening the store (--against)")?;
                     let changes = store.check_catalogue(&knowledge.tasks).await;

@@ -1708,7 +1708,37 @@ async fn an_older_sqlite_store_keeps_every_value_and_audit_row() {
             .expect("legacy row");
     }
     conn.close().await.expect("close");
+    read_only_checks(&url).await;
     older_store_checks(Store::connect(&url).await.expect("migrate to this version")).await;
+}
+
+/// `check-faq --against` on a store of the previous version: the same verdicts, nothing written.
+async fn read_only_checks(url: &str) {
+    let store = Store::open_read_only(url).await.expect("open read-only");
+    let changes = store
+        .check_catalogue(&catalogue(120.0, "New roads"))
+        .await
+        .expect("an unchanged catalogue passes");
+    assert_eq!(
+        changes,
+        vec!["19.1 t19-roads: target 100 → 120".to_string()]
+    );
+    let mut dropped = catalogue(100.0, "New roads");
+    dropped[1].metrics.remove(1);
+    dropped[1].milestones[0].number = 2;
+    // Before ids, rows are mapped by position: the milestone now at 19.2 cannot take the
+    // parking figures recorded there.
+    match store.check_catalogue(&dropped).await {
+        Err(StoreError::Catalogue { task, item, .. }) => {
+            assert_eq!((task, item.as_str()), (19, "19.2 (mapped to m-acceptance)"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        4
+    );
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1745,6 +1775,7 @@ async fn an_older_postgres_store_keeps_every_value_and_audit_row() {
     }
     // Spawned so that a failing check still gets its schema dropped.
     let outcome = tokio::spawn(async move {
+        read_only_checks(&url).await;
         older_store_checks(Store::connect(&url).await.expect("migrate to this version")).await;
     })
     .await;

@@ -210,6 +210,12 @@ impl Store {
                 let Some(rows) = dump.get(table) else {
                     continue;
                 };
+                // Only the columns the backup has: one from an older version leaves newer
+                // columns to their defaults.
+                let cols: Vec<&(String, Ty)> = match rows.first() {
+                    Some(first) => cols.iter().filter(|(c, _)| first.contains_key(c)).collect(),
+                    None => continue,
+                };
                 let names: Vec<&str> = cols
                     .iter()
                     .map(|(c, _)| plain_name(c))
@@ -224,7 +230,7 @@ impl Store {
                 );
                 for row in rows {
                     let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                    for (name, ty) in cols {
+                    for (name, ty) in cols.iter().copied() {
                         let v = row.get(name).unwrap_or(&Value::Null);
                         let bad =
                             || StoreError::Other(format!("{table}.{name}: unexpected value {v}"));

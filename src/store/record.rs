@@ -171,6 +171,14 @@ impl StoredItem {
 const STORED_ITEMS: &str = "SELECT task, number, item_id, kind, name_zh, name_en, target, unit, \
      current_value, stage, updated_at FROM metrics ORDER BY task, number";
 
+/// The same from a store before migration 0005 (no item ids yet: the sync maps them).
+const STORED_ITEMS_BEFORE_IDS: &str = "SELECT task, number, CAST(NULL AS TEXT) AS item_id, kind, \
+     name_zh, name_en, target, unit, current_value, stage, updated_at FROM metrics \
+     ORDER BY task, number";
+
+/// The migration that added item ids.
+const ITEM_ID_MIGRATION: i64 = 5;
+
 /// A catalogue item as faq/ has it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(super) struct FaqItem {
@@ -281,9 +289,13 @@ fn plan_sync(stored: &[StoredItem], items: &[FaqItem]) -> Result<SyncPlan, Store
             },
         };
         let task = u32::try_from(s.task).unwrap_or(0);
-        let label = id
-            .clone()
-            .unwrap_or_else(|| format!("{}.{}", s.task, s.number));
+        // A row mapped by this sync is named by its stored position too: that is what the
+        // store knows it as.
+        let label = match (&id, &s.item_id) {
+            (Some(id), Some(_)) => id.clone(),
+            (Some(id), None) => format!("{}.{} (mapped to {id})", s.task, s.number),
+            (None, _) => format!("{}.{}", s.task, s.number),
+        };
         let Some(item) = id.as_deref().and_then(|id| by_id.get(id)) else {
             if s.has_progress() {
                 return Err(StoreError::Catalogue {
@@ -495,12 +507,53 @@ impl Store {
         Ok(())
     }
 
+    /// Opens an existing store to read it only: no migrations, nothing written (SQLite opens
+    /// the file read-only). For `minsheng check-faq --against`.
+    pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
+        use std::str::FromStr as _;
+        let url = url.trim();
+        let scheme = url
+            .split_once(':')
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("sqlite") => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                    .read_only(true)
+                    .create_if_missing(false);
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?;
+                Ok(Store::Sqlite(pool))
+            }
+            Some("postgres" | "postgresql") => {
+                let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?;
+                Ok(Store::Postgres(pool))
+            }
+            _ => Err(StoreError::Url(super::redact(url))),
+        }
+    }
+
     /// The checks of [`Store::sync_catalogue`] without writing anything (`minsheng check-faq
-    /// --against`): the catalogue changes it would record, or the refusal.
+    /// --against`): the catalogue changes it would record, or the refusal. Works on a store
+    /// of an older version too, as its first sync would see it.
     pub async fn check_catalogue(&self, tasks: &[Task]) -> Result<Vec<String>, StoreError> {
         let items = faq_items(tasks);
         let stored: Vec<StoredItem> = on_pool!(self, pool => {
-            sqlx::query_as(STORED_ITEMS).fetch_all(pool).await?
+            let version: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(pool)
+                    .await?;
+            let sql = if version.unwrap_or(0) >= ITEM_ID_MIGRATION {
+                STORED_ITEMS
+            } else {
+                STORED_ITEMS_BEFORE_IDS
+            };
+            sqlx::query_as(sql).fetch_all(pool).await?
         });
         let plan = plan_sync(&stored, &items)?;
         let mut out: Vec<String> = plan
