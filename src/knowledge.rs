@@ -110,6 +110,9 @@ pub struct Metric {
     /// For [`MetricKind::Recurring`]: how often it starts afresh.
     pub every: Option<Cycle>,
     pub keywords: Vec<String>,
+    /// `retired = true` in faq/: kept in history and on the page, refuses updates, and may
+    /// carry recorded progress that the catalogue no longer tracks.
+    pub retired: bool,
 }
 
 /// What a goal without a figure is.
@@ -133,6 +136,8 @@ pub struct Milestone {
     pub name: Bilingual,
     pub kind: GoalKind,
     pub keywords: Vec<String>,
+    /// `retired = true` in faq/: kept in history and on the page, refuses updates.
+    pub retired: bool,
 }
 
 /// The period a list reports on: its year, and the dates "behind" is measured against.
@@ -303,6 +308,9 @@ struct RawMetric {
     every: Option<String>,
     #[serde(default)]
     keywords: Vec<String>,
+    /// Kept in history and on the page, no longer updated.
+    #[serde(default)]
+    retired: bool,
 }
 
 #[derive(Deserialize)]
@@ -314,6 +322,8 @@ struct RawMilestone {
     kind: Option<String>,
     #[serde(default)]
     keywords: Vec<String>,
+    #[serde(default)]
+    retired: bool,
 }
 
 #[derive(Deserialize)]
@@ -566,6 +576,7 @@ impl Knowledge {
                     part_of: None,
                     every,
                     keywords: at.list(&field("keywords"), rm.keywords)?,
+                    retired: rm.retired,
                 });
             }
             // A part names its total by id: a metric of the same task and dimension that is
@@ -632,6 +643,7 @@ impl Knowledge {
                     name: at.bilingual(&field("name"), rm.name_zh, rm.name_en)?,
                     kind,
                     keywords: at.list(&field("keywords"), rm.keywords)?,
+                    retired: rm.retired,
                 });
             }
             if metrics.is_empty() && milestones.is_empty() {

@@ -78,7 +78,26 @@ enum Command {
         quiet: bool,
     },
     /// Load and validate the knowledge base, and say what it holds.
-    CheckFaq,
+    CheckFaq {
+        /// Also check it against a store (DATABASE_URL form) before deploying: refused if it
+        /// drops an item with recorded progress or changes the dimension of one; lists the
+        /// catalogue changes it would record. Reads the store only.
+        #[arg(long, value_name = "DATABASE_URL")]
+        against: Option<String>,
+    },
+    /// Walk the audit trail's hash chain; print the first row changed, inserted or removed
+    /// by hand and exit non-zero, or say it is intact.
+    VerifyAudit,
+    /// A consistent copy of DATABASE_URL at PATH, safe while the bot runs (SQLite: a database
+    /// file; PostgreSQL: a JSON-lines dump of every table).
+    Backup { path: PathBuf },
+    /// Fill an empty DATABASE_URL from a backup made by `backup` (either kind).
+    Restore { path: PathBuf },
+    /// Copy every row of DATABASE_URL into another, empty store (SQLite ⇄ PostgreSQL).
+    CopyStore {
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Run the Telegram bot: TELOXIDE_TOKEN (and TELOXIDE_API_URL); long polling, or a
     /// webhook with WEBHOOK_URL, WEBHOOK_LISTEN (default 0.0.0.0:8443), WEBHOOK_SECRET.
     Telegram,
@@ -241,7 +260,66 @@ fn main() -> anyhow::Result<()> {
                 served.context("the Telegram bot")
             })?;
         }
-        Command::CheckFaq => {
+        Command::VerifyAudit => {
+            let bad = runtime()?.block_on(async {
+                let store = open_store(&cli.database_url).await?;
+                let bad = store.verify_audit().await;
+                store.close().await;
+                bad.context("reading the audit trail")
+            })?;
+            match bad {
+                None => println!("audit trail intact"),
+                Some(b) => {
+                    println!("audit row {}: {}", b.id, b.reason);
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Backup { path } => {
+            runtime()?.block_on(async {
+                let store = open_store(&cli.database_url).await?;
+                let done = store.backup(&path).await;
+                store.close().await;
+                done.context("taking the backup")
+            })?;
+            println!("backup written to {}", path.display());
+        }
+        Command::Restore { path } => {
+            let n = runtime()?.block_on(async {
+                let store = open_store(&cli.database_url).await?;
+                let n = store.restore(&path).await;
+                store.close().await;
+                n.context("restoring the backup")
+            })?;
+            println!("{n} rows restored from {}", path.display());
+        }
+        Command::CopyStore { to } => {
+            let n = runtime()?.block_on(async {
+                let from = open_store(&cli.database_url).await?;
+                let target = Store::connect(&to)
+                    .await
+                    .context("opening the target store (--to)")?;
+                let n = from.copy_into(&target).await;
+                from.close().await;
+                target.close().await;
+                n.context("copying the store")
+            })?;
+            println!("{n} rows copied");
+        }
+        Command::CheckFaq { against } => {
+            if let Some(url) = against {
+                let changes = runtime()?.block_on(async {
+                    let store = Store::open_read_only(&url)
+                        .await
+                        .context("opening the store (--against)")?;
+                    let changes = store.check_catalogue(&knowledge.tasks).await;
+                    store.close().await;
+                    changes.context("checking faq/ against the store")
+                })?;
+                for change in &changes {
+                    println!("would record: {change}");
+                }
+            }
             println!(
                 "{}: {} entries, {} tasks, {} metrics, {} milestones, {} synonym groups — OK",
                 cli.faq.display(),
@@ -277,6 +355,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+/// Opens DATABASE_URL (creating and migrating it).
+async fn open_store(database_url: &str) -> anyhow::Result<Store> {
+    Store::connect(database_url)
+        .await
+        .context("opening the database (DATABASE_URL)")
 }
 
 /// Opens the store (creating and migrating it), syncs the catalogue and builds the core.

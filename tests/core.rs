@@ -717,4 +717,114 @@ on_both_backends!(
     undo_and_history,
     concurrent_officers_lose_nothing,
     buttons_feedback_and_questions,
+    catalogue_changes_show_in_history,
+    retired_items_refuse_updates,
 );
+
+fn edited_faq(edit: impl FnOnce(&mut Knowledge)) -> Arc<Knowledge> {
+    let mut knowledge =
+        Knowledge::load_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("faq").as_path())
+            .expect("faq/ loads");
+    edit(&mut knowledge);
+    Arc::new(knowledge)
+}
+
+fn admins() -> Admins {
+    Admins::parse("1,telegram:900,wechat:oAdmin").expect("admins")
+}
+
+async fn catalogue_changes_show_in_history(db: Db) {
+    let store = db.store.clone();
+    let first = core(db.store).await;
+    let admin = from("console", "1");
+    text(&first, &admin, "/update 14.1 5").await;
+    // faq/ edited: the pipe target raised from 20 to 25 km.
+    let knowledge = edited_faq(|k| {
+        let t14 = k
+            .tasks
+            .iter_mut()
+            .find(|t| t.number == 14)
+            .expect("task 14");
+        t14.metrics[0].target = 25.0;
+    });
+    let second = Core::start(knowledge, store.clone(), admins())
+        .await
+        .expect("restart with the new target");
+    let history = text(&second, &admin, "/history 14").await;
+    assert!(history.contains("target 20 → 25"), "{history}");
+    assert!(
+        history.contains("catalogue change") || history.contains("目录变更"),
+        "{history}"
+    );
+    // Starting again with the same faq/ records nothing more.
+    let knowledge = edited_faq(|k| {
+        let t14 = k
+            .tasks
+            .iter_mut()
+            .find(|t| t.number == 14)
+            .expect("task 14");
+        t14.metrics[0].target = 25.0;
+    });
+    Core::start(knowledge, store.clone(), admins())
+        .await
+        .expect("restart");
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM audit WHERE kind = 'catalogue'"
+        )
+        .await,
+        1
+    );
+    // The admins seen at the first start are audited once.
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM audit WHERE kind = 'admin'").await,
+        4
+    );
+    assert_eq!(store.verify_audit().await.expect("verify"), None);
+
+    // Dropping the metric that has progress refuses to start, naming it.
+    let knowledge = edited_faq(|k| {
+        let t14 = k
+            .tasks
+            .iter_mut()
+            .find(|t| t.number == 14)
+            .expect("task 14");
+        t14.metrics.remove(0);
+        for (i, m) in t14.metrics.iter_mut().enumerate() {
+            m.number = i as u32 + 1;
+        }
+        let n = t14.metrics.len();
+        for (i, g) in t14.milestones.iter_mut().enumerate() {
+            g.number = (n + i) as u32 + 1;
+        }
+    });
+    let refused = Core::start(knowledge, store.clone(), admins()).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("t14-water-pipes"), "{message}");
+}
+
+async fn retired_items_refuse_updates(db: Db) {
+    let store = db.store.clone();
+    let first = core(db.store).await;
+    let admin = from("console", "1");
+    text(&first, &admin, "/update 14.1 5").await;
+    let knowledge = edited_faq(|k| {
+        let t14 = k
+            .tasks
+            .iter_mut()
+            .find(|t| t.number == 14)
+            .expect("task 14");
+        t14.metrics[0].retired = true;
+    });
+    let second = Core::start(knowledge, store.clone(), admins())
+        .await
+        .expect("a retired item may keep its progress");
+    let before = snapshot(&store).await;
+    let reply = text(&second, &admin, "/update 14.1 6").await;
+    assert!(
+        reply.contains("retired") || reply.contains("停用"),
+        "{reply}"
+    );
+    assert_eq!(snapshot(&store).await, before);
+}

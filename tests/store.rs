@@ -39,6 +39,12 @@ on_both_backends!(
     wechat_nonces_tell_retries_from_replays,
     persists_across_reopening,
     a_chat_hears_its_notifications_in_order,
+    an_inserted_metric_moves_nothing,
+    dropping_recorded_progress_is_refused,
+    an_older_store_is_mapped_once,
+    verify_audit_names_tampered_rows,
+    a_backup_during_a_burst_restores,
+    copy_store_keeps_every_row,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------------
@@ -71,6 +77,7 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
                 every: None,
                 unit: sites,
                 keywords: vec![],
+                retired: false,
             }],
             milestones: vec![],
         },
@@ -91,6 +98,7 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
                     every: None,
                     unit: km,
                     keywords: vec![],
+                    retired: false,
                 },
                 Metric {
                     id: "t19-parking".into(),
@@ -103,6 +111,7 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
                     every: None,
                     unit: sites,
                     keywords: vec![],
+                    retired: false,
                 },
             ],
             milestones: vec![Milestone {
@@ -111,6 +120,7 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
                 number: 3,
                 name: bi("完成验收", "Acceptance"),
                 keywords: vec![],
+                retired: false,
             }],
         },
     ]
@@ -225,7 +235,19 @@ async fn sync_keeps_progress(db: Db) {
     let all = db.store.states(None).await.expect("states");
     let keys: Vec<(u32, u32)> = all.iter().map(|s| (s.task, s.number)).collect();
     assert_eq!(keys, vec![(5, 1), (19, 1), (19, 2), (19, 3)]);
-    assert_eq!(db.store.history(19, 10).await.expect("history").len(), 2);
+    // The two updates, and the target and name change as one catalogue row (once, although
+    // synced twice).
+    let history = db.store.history(19, 10).await.expect("history");
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0].kind, AuditKind::Catalogue);
+    assert_eq!(history[0].number, Some(1));
+    assert_eq!(
+        (history[0].old_value, history[0].new_value),
+        (Some(100.0), Some(120.0))
+    );
+    let note = history[0].note.as_deref().unwrap_or("");
+    assert!(note.contains("target 100 → 120"), "{note}");
+    assert!(note.contains("name_en New roads → Roads built"), "{note}");
 }
 
 async fn apply_audits_old_and_new(db: Db) {
@@ -1283,4 +1305,568 @@ async fn a_chat_hears_its_notifications_in_order(db: Db) {
         .await
         .expect("claim");
     assert_eq!(texts(&next), vec![("c2".into(), "2 km".into())]);
+}
+
+// ---- the record: stable ids, refused catalogues, the hash chain -------------------------------
+
+/// The catalogue with a new metric inserted first in task 19: roads 19.2, parking 19.3, the
+/// milestone 19.4.
+fn catalogue_with_insert() -> Vec<Task> {
+    let mut tasks = catalogue(100.0, "New roads");
+    let t19 = &mut tasks[1];
+    let mut new = t19.metrics[0].clone();
+    new.id = "t19-bridges".into();
+    new.name = bi("新建桥梁", "New bridges");
+    t19.metrics.insert(0, new);
+    for (i, m) in t19.metrics.iter_mut().enumerate() {
+        m.number = i as u32 + 1;
+    }
+    t19.milestones[0].number = 4;
+    tasks
+}
+
+async fn exec(store: &Store, sql: &'static str, bind: i64) {
+    match store {
+        Store::Sqlite(p) => sqlx::query(sql).bind(bind).execute(p).await.map(|_| ()),
+        Store::Postgres(p) => sqlx::query(sql).bind(bind).execute(p).await.map(|_| ()),
+    }
+    .expect("plain SQL");
+}
+
+async fn an_inserted_metric_moves_nothing(db: Db) {
+    synced(&db).await;
+    db.store
+        .apply(&change(19, 2, 3.0, "b"))
+        .await
+        .expect("parking");
+    let milestone = Change {
+        value: None,
+        stage: Some(Stage::InProgress),
+        ..change(19, 3, 0.0, "b")
+    };
+    db.store.apply(&milestone).await.expect("milestone");
+    db.store
+        .apply(&change(19, 1, 42.5, "a"))
+        .await
+        .expect("roads");
+
+    db.store
+        .sync_catalogue(&catalogue_with_insert())
+        .await
+        .expect("sync with an inserted metric");
+    assert_eq!(
+        current(&db.store, 19, 1).await,
+        None,
+        "the new metric is empty"
+    );
+    assert_eq!(current(&db.store, 19, 2).await, Some(42.5));
+    assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
+    assert_eq!(state(&db.store, 19, 4).await.stage, Some(Stage::InProgress));
+    // The audit trail shows each row at its item's current position.
+    let history = db.store.history(19, 10).await.expect("history");
+    let numbers: Vec<Option<u32>> = history.iter().map(|e| e.number).collect();
+    assert_eq!(numbers, vec![Some(2), Some(4), Some(3)]);
+    // Undo follows the item, not the position.
+    let outcome = db
+        .store
+        .undo_last("telegram", "a", &actor("a"), |_| None)
+        .await
+        .expect("undo");
+    match outcome {
+        UndoOutcome::Undone(undo, reverted) => {
+            assert_eq!(undo.number, Some(2));
+            assert_eq!(reverted.number, Some(2));
+        }
+        other => panic!("expected an undo, got {other:?}"),
+    }
+    assert_eq!(current(&db.store, 19, 2).await, None);
+    assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
+    db.store
+        .apply(&change(19, 1, 1.0, "a"))
+        .await
+        .expect("new metric");
+    assert_eq!(current(&db.store, 19, 1).await, Some(1.0));
+    assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+}
+
+async fn dropping_recorded_progress_is_refused(db: Db) {
+    synced(&db).await;
+    db.store
+        .apply(&change(19, 2, 3.0, "b"))
+        .await
+        .expect("parking");
+
+    let mut dropped = catalogue(100.0, "New roads");
+    dropped[1].metrics.remove(1);
+    dropped[1].milestones[0].number = 2;
+    match db.store.sync_catalogue(&dropped).await {
+        Err(StoreError::Catalogue { task, item, .. }) => {
+            assert_eq!((task, item.as_str()), (19, "t19-parking"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match db.store.check_catalogue(&dropped).await {
+        Err(StoreError::Catalogue { item, .. }) => assert_eq!(item, "t19-parking"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        current(&db.store, 19, 2).await,
+        Some(3.0),
+        "nothing changed"
+    );
+
+    // Another dimension for a metric with progress: refused too.
+    let mut metres = catalogue(100.0, "New roads");
+    metres[1].metrics[1].unit = Unit::parse("公里").expect("unit");
+    assert!(matches!(
+        db.store.sync_catalogue(&metres).await,
+        Err(StoreError::Catalogue { task: 19, .. })
+    ));
+
+    // Retired: kept, shown, no longer updated.
+    let mut retired = catalogue(100.0, "New roads");
+    retired[1].metrics[1].retired = true;
+    db.store
+        .sync_catalogue(&retired)
+        .await
+        .expect("retired is fine");
+    assert_eq!(current(&db.store, 19, 2).await, Some(3.0));
+    assert!(db.store.apply(&change(19, 2, 4.0, "b")).await.is_err());
+    assert_eq!(current(&db.store, 19, 2).await, Some(3.0));
+
+    // A metric without progress may leave.
+    let mut no_roads = retired.clone();
+    no_roads[1].metrics.remove(0);
+    no_roads[1].metrics[0].number = 1;
+    no_roads[1].milestones[0].number = 2;
+    db.store
+        .sync_catalogue(&no_roads)
+        .await
+        .expect("roads had no progress");
+    assert_eq!(current(&db.store, 19, 1).await, Some(3.0));
+}
+
+async fn an_older_store_is_mapped_once(db: Db) {
+    synced(&db).await;
+    db.store
+        .apply(&change(19, 2, 3.0, "b"))
+        .await
+        .expect("parking");
+    // As the migration leaves a store written before ids: no item ids.
+    exec(
+        &db.store,
+        "UPDATE metrics SET item_id = NULL WHERE task > $1",
+        0,
+    )
+    .await;
+    synced(&db).await;
+    assert_eq!(
+        count(
+            &db.store,
+            "SELECT COUNT(*) FROM metrics WHERE item_id IS NULL"
+        )
+        .await,
+        0
+    );
+    db.store
+        .sync_catalogue(&catalogue_with_insert())
+        .await
+        .expect("sync with an inserted metric");
+    assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
+}
+
+async fn verify_audit_names_tampered_rows(db: Db) {
+    synced(&db).await;
+    let admin = actor("root");
+    let mut ids = Vec::new();
+    for (i, v) in [1.0, 2.0, 3.0, 4.0].into_iter().enumerate() {
+        let e = db
+            .store
+            .apply(&change(19, 1, v, &format!("u{i}")))
+            .await
+            .expect("apply");
+        ids.push(e.id);
+    }
+    db.store
+        .grant("telegram", "42", &[19], None, &admin)
+        .await
+        .expect("grant");
+    assert!(
+        db.store
+            .revoke_by("telegram", "42", &admin)
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        count(
+            &db.store,
+            "SELECT COUNT(*) FROM audit WHERE kind IN ('grant', 'revoke')"
+        )
+        .await,
+        2
+    );
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+
+    // A value changed by hand, then put back.
+    exec(
+        &db.store,
+        "UPDATE audit SET new_value = 99 WHERE id = $1",
+        ids[1],
+    )
+    .await;
+    let bad = db.store.verify_audit().await.expect("verify");
+    assert_eq!(bad.map(|b| b.id), Some(ids[1]));
+    exec(
+        &db.store,
+        "UPDATE audit SET new_value = 2 WHERE id = $1",
+        ids[1],
+    )
+    .await;
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+
+    // The last row removed.
+    let last = count(&db.store, "SELECT MAX(id) FROM audit").await;
+    exec(&db.store, "DELETE FROM audit WHERE id = $1", last).await;
+    let bad = db.store.verify_audit().await.expect("verify");
+    assert_eq!(bad.map(|b| b.id), Some(last));
+
+    // A row in the middle removed: the row after it is named.
+    exec(&db.store, "DELETE FROM audit WHERE id = $1", ids[1]).await;
+    let bad = db.store.verify_audit().await.expect("verify");
+    assert_eq!(bad.map(|b| b.id), Some(ids[2]));
+}
+
+// ---- backup, restore, copy-store --------------------------------------------------------------
+
+async fn fresh_sqlite() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("other.db").display());
+    let store = Store::connect(&url).await.expect("open SQLite");
+    (dir, store)
+}
+
+/// Something in every table.
+async fn populate(store: &Store) {
+    store
+        .sync_catalogue(&catalogue(100.0, "New roads"))
+        .await
+        .expect("sync");
+    let mut c = change(19, 1, 3.25, "a");
+    c.note = Some("东段".into());
+    store.apply(&c).await.expect("apply");
+    store.apply(&change(19, 2, 2.0, "b")).await.expect("apply");
+    store
+        .undo_last("telegram", "b", &actor("b"), |_| None)
+        .await
+        .expect("undo");
+    store
+        .record_refusal(5, Some(1), &actor("x"), "/update 5.1 3")
+        .await
+        .expect("refusal");
+    store
+        .grant("telegram", "42", &[19], Some("住建局"), &actor("root"))
+        .await
+        .expect("grant");
+    store
+        .subscribe("telegram", "7", Some(19), Lang::En)
+        .await
+        .expect("subscribe");
+    let mut noisy = change(19, 1, 4.0, "a");
+    noisy.notification = Some(("中".into(), "en".into()));
+    store.apply(&noisy).await.expect("apply with notification");
+    store
+        .record_unanswered("telegram", "9", "where is the library")
+        .await
+        .expect("unanswered");
+    store
+        .record_feedback("telegram", "9", "qa1", true)
+        .await
+        .expect("feedback");
+    assert!(store.first_seen("telegram", "m1").await.expect("seen"));
+    store
+        .remember_wechat_nonce("1700000000", "n1", 1_700_000_000, "abc")
+        .await
+        .expect("nonce");
+    store
+        .sync_admins(&[("telegram".into(), "1".into())])
+        .await
+        .expect("admins");
+    assert!(
+        store
+            .first_contact("telegram", "9")
+            .await
+            .expect("first contact")
+    );
+}
+
+async fn copy_store_keeps_every_row(db: Db) {
+    let (_a, source) = fresh_sqlite().await;
+    populate(&source).await;
+    let original = source.dump().await.expect("dump");
+    assert!(
+        original.values().all(|rows| !rows.is_empty()),
+        "{original:?}"
+    );
+
+    // SQLite → this backend → SQLite.
+    source.copy_into(&db.store).await.expect("copy there");
+    let (_b, back) = fresh_sqlite().await;
+    db.store.copy_into(&back).await.expect("copy back");
+    assert_eq!(db.store.dump().await.expect("dump"), original);
+    assert_eq!(back.dump().await.expect("dump"), original);
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+    assert_eq!(back.verify_audit().await.expect("verify"), None);
+    assert_eq!(
+        db.store.history(19, 100).await.expect("history"),
+        source.history(19, 100).await.expect("history")
+    );
+
+    // The copy carries on where the source stopped: fresh ids, an unbroken chain.
+    db.store
+        .apply(&change(19, 1, 5.0, "a"))
+        .await
+        .expect("apply after copy");
+    assert_eq!(db.store.verify_audit().await.expect("verify"), None);
+    // Never into a store that holds anything.
+    assert!(source.copy_into(&db.store).await.is_err());
+}
+
+async fn a_backup_during_a_burst_restores(db: Db) {
+    synced(&db).await;
+    let writer = db.open().await;
+    let burst = tokio::spawn(async move {
+        for i in 0..60 {
+            writer
+                .apply(&change(19, 1 + (i % 2), f64::from(i), "a"))
+                .await
+                .expect("apply in the burst");
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let during = dir.path().join("during.backup");
+    db.store
+        .backup(&during)
+        .await
+        .expect("backup during the burst");
+    burst.await.expect("burst");
+    assert!(db.store.backup(&during).await.is_err(), "never overwrites");
+
+    if db.backend == Backend::Sqlite {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", during.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("open backup");
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .expect("integrity_check");
+        assert_eq!(check, "ok");
+        conn.close().await.expect("close");
+    }
+    // The backup taken mid-burst restores to the history as it stood then.
+    let (_r, restored) = fresh_sqlite().await;
+    restored.restore(&during).await.expect("restore");
+    assert_eq!(restored.verify_audit().await.expect("verify"), None);
+    let then = restored.history(19, 1000).await.expect("history");
+    let now = db.store.history(19, 1000).await.expect("history");
+    let last = then.first().map_or(0, |e| e.id);
+    let expected: Vec<_> = now.into_iter().filter(|e| e.id <= last).collect();
+    assert_eq!(then, expected);
+
+    // A backup after the burst restores to an identical /history.
+    let after = dir.path().join("after.backup");
+    db.store.backup(&after).await.expect("backup after");
+    let (_s, restored) = fresh_sqlite().await;
+    restored.restore(&after).await.expect("restore");
+    assert_eq!(
+        restored.history(19, 1000).await.expect("history"),
+        db.store.history(19, 1000).await.expect("history")
+    );
+    assert!(
+        restored.restore(&after).await.is_err(),
+        "only into an empty store"
+    );
+}
+
+// ---- a store written before item ids ------------------------------------------------------------
+
+/// A store at migration 0004 with progress and audit rows, as deployments hold today: the
+/// first start of this version maps every value and audit row to its item's id, then a metric
+/// inserted before them moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_sqlite_store_keeps_every_value_and_audit_row() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let old = old_migrations(dir.path(), "sqlite");
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+    let migrator = sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("old migrations");
+    migrator.run(&mut conn).await.expect("migrate to 0004");
+    for sql in LEGACY_ROWS {
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("legacy row");
+    }
+    conn.close().await.expect("close");
+    read_only_checks(&url).await;
+    older_store_checks(Store::connect(&url).await.expect("migrate to this version")).await;
+}
+
+/// `check-faq --against` on a store of the previous version: the same verdicts, nothing written.
+async fn read_only_checks(url: &str) {
+    let store = Store::open_read_only(url).await.expect("open read-only");
+    let changes = store
+        .check_catalogue(&catalogue(120.0, "New roads"))
+        .await
+        .expect("an unchanged catalogue passes");
+    assert_eq!(
+        changes,
+        vec!["19.1 t19-roads: target 100 → 120".to_string()]
+    );
+    let mut dropped = catalogue(100.0, "New roads");
+    dropped[1].metrics.remove(1);
+    dropped[1].milestones[0].number = 2;
+    // Before ids, rows are mapped by position: the milestone now at 19.2 cannot take the
+    // parking figures recorded there.
+    match store.check_catalogue(&dropped).await {
+        Err(StoreError::Catalogue { task, item, .. }) => {
+            assert_eq!((task, item.as_str()), (19, "19.2 (mapped to m-acceptance)"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM _sqlx_migrations").await,
+        4
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_postgres_store_keeps_every_value_and_audit_row() {
+    use sqlx::{AssertSqlSafe, Connection as _};
+    let Ok(base) = std::env::var(db::PG_ENV) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let old = old_migrations(dir.path(), "postgres");
+    let schema = db::unique_name();
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("PostgreSQL");
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    {
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("open");
+        let migrator = sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .expect("old migrations");
+        migrator.run(&mut conn).await.expect("migrate to 0004");
+        for sql in LEGACY_ROWS {
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .expect("legacy row");
+        }
+        conn.close().await.expect("close");
+    }
+    // Spawned so that a failing check still gets its schema dropped.
+    let outcome = tokio::spawn(async move {
+        read_only_checks(&url).await;
+        older_store_checks(Store::connect(&url).await.expect("migrate to this version")).await;
+    })
+    .await;
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// A copy of the migrations before 0005 of `backend`, in `dir`.
+fn old_migrations(dir: &std::path::Path, backend: &str) -> std::path::PathBuf {
+    let old = dir.join("migrations");
+    std::fs::create_dir(&old).expect("mkdir");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(&src).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, old.join(&name)).expect("copy");
+        }
+    }
+    old
+}
+
+const LEGACY_ROWS: [&str; 8] = [
+    "INSERT INTO tasks VALUES (19, 'task-19', '道路建设', 'Roads', 0)",
+    "INSERT INTO tasks VALUES (5, 'task-5', '养老服务', 'Elderly care', 0)",
+    "INSERT INTO metrics (task, number, kind, name_zh, name_en, target, unit) \
+     VALUES (5, 1, 'metric', '养老服务站', 'Care stations', 12, '处')",
+    "INSERT INTO metrics (task, number, kind, name_zh, name_en, target, unit, \
+     current_value, updated_at, updated_by_channel, updated_by_user, updated_by_name) \
+     VALUES (19, 1, 'metric', '新建道路', 'New roads', 100, '公里', 42.5, 5, \
+     'telegram', 'a', 'Officer a')",
+    "INSERT INTO metrics (task, number, kind, name_zh, name_en, target, unit, \
+     current_value, updated_at, updated_by_channel, updated_by_user, updated_by_name) \
+     VALUES (19, 2, 'metric', '停车位', 'Parking sites', 8, '处', 3, 6, \
+     'telegram', 'b', 'Officer b')",
+    "INSERT INTO metrics (task, number, kind, name_zh, name_en) \
+     VALUES (19, 3, 'milestone', '完成验收', 'Acceptance')",
+    "INSERT INTO audit (kind, task, number, actor_channel, actor_user, actor_name, \
+     old_value, new_value, created_at) \
+     VALUES ('update', 19, 1, 'telegram', 'a', 'Officer a', NULL, 42.5, 5)",
+    "INSERT INTO audit (kind, task, number, actor_channel, actor_user, actor_name, \
+     old_value, new_value, created_at) \
+     VALUES ('update', 19, 2, 'telegram', 'b', 'Officer b', NULL, 3, 6)",
+];
+
+async fn older_store_checks(store: Store) {
+    // Before the first start the legacy rows are not sealed yet, and that is not a break.
+    assert_eq!(store.verify_audit().await.expect("verify"), None);
+    store
+        .sync_catalogue(&catalogue(100.0, "New roads"))
+        .await
+        .expect("first sync maps the ids");
+    assert_eq!(store.verify_audit().await.expect("verify"), None);
+    store
+        .sync_catalogue(&catalogue_with_insert())
+        .await
+        .expect("sync with an inserted metric");
+    assert_eq!(current(&store, 19, 1).await, None);
+    assert_eq!(current(&store, 19, 2).await, Some(42.5));
+    assert_eq!(current(&store, 19, 3).await, Some(3.0));
+    let numbers: Vec<Option<u32>> = store
+        .history(19, 10)
+        .await
+        .expect("history")
+        .iter()
+        .map(|e| e.number)
+        .collect();
+    assert_eq!(numbers, vec![Some(3), Some(2)]);
+    // The legacy update can still be undone, on the metric it was made to.
+    store
+        .undo_last("telegram", "b", &actor("b"), |_| None)
+        .await
+        .expect("undo");
+    assert_eq!(current(&store, 19, 3).await, None);
+    assert_eq!(current(&store, 19, 2).await, Some(42.5));
+    assert_eq!(store.verify_audit().await.expect("verify"), None);
 }

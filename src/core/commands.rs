@@ -574,6 +574,18 @@ impl Core {
     fn kind_refusal(&self, plan: &UpdatePlan, lang: Lang) -> Option<String> {
         let task = self.knowledge.task(plan.task)?;
         let nothing = tr(lang, "本次没有改动。", "Nothing was changed.");
+        let retired = match item(task, plan.item)? {
+            progress::Item::Metric(m) => m.retired,
+            progress::Item::Milestone(g) => g.retired,
+        };
+        if retired {
+            let at = format!("{}.{}", plan.task, plan.item);
+            return Some(tr(
+                lang,
+                format!("{at} 已停用：保留在记录中，不再更新。{nothing}"),
+                format!("{at} is retired: kept in the record, no longer updated. {nothing}"),
+            ));
+        }
         let error = match (item(task, plan.item)?, plan.value, plan.stage) {
             (progress::Item::Metric(m), Some(v), _) => {
                 let typed = plan.given.is_some_and(|q| q.unit.is_some());
@@ -1024,7 +1036,11 @@ impl Core {
             Err(e) => return one(refused(lang, e.message(lang), &usage)),
         };
         let user = user_id.as_str();
-        if self.store.revoke(channel, user).await? {
+        if self
+            .store
+            .revoke_by(channel, user, &msg.sender.actor())
+            .await?
+        {
             one(tr(
                 lang,
                 format!("已收回 {channel}:{user} 的更新权限。"),
@@ -1360,6 +1376,21 @@ fn change_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
 
 /// One line of `/history`; with `full`, the actor's channel and id after the name.
 fn audit_line(task: &Task, e: &AuditEntry, lang: Lang, full: bool) -> String {
+    if e.kind == AuditKind::Catalogue {
+        // A faq/ edit: the note holds what changed (old → new); the user is the revision.
+        return format!(
+            "· {} {} {}.{} {}",
+            fmt_time(e.at),
+            tr(
+                lang,
+                format!("目录变更（faq/ {}）", e.actor.user_id),
+                format!("catalogue change (faq/ {})", e.actor.user_id)
+            ),
+            task.number,
+            e.number.unwrap_or(0),
+            e.note.as_deref().unwrap_or("")
+        );
+    }
     let kind = match (e.kind.clone(), lang) {
         (AuditKind::Undo, Lang::Zh) => "撤销 ",
         (AuditKind::Undo, Lang::En) => "undo ",

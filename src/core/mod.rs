@@ -158,6 +158,9 @@ impl Core {
         admins: Admins,
     ) -> Result<Core, StoreError> {
         store.sync_catalogue(&knowledge.tasks).await?;
+        let mut admin_ids: Vec<(String, String)> = admins.0.iter().cloned().collect();
+        admin_ids.sort();
+        store.sync_admins(&admin_ids).await?;
         let answers = Answers::new(&knowledge);
         Ok(Core {
             knowledge,

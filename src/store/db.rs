@@ -27,7 +27,6 @@ use super::rows::{self, AuditRow, OfficerRow, StateRow, audit_columns};
 use super::{Actor, AuditEntry, AuditKind, Change, MetricState, Officer, OutboxItem, Stage};
 use super::{Forgotten, NonceSeen, REPLAY_WINDOW_SECS, StoreError, UndoOutcome};
 use crate::Lang;
-use crate::knowledge::Task;
 
 /// How long a SQLite writer waits for the write lock before giving up. Writes are short, so
 /// five seconds means something is badly wrong rather than merely busy.
@@ -67,11 +66,15 @@ struct Dialect {
     lock_metric: &'static str,
     /// Leases due outbox rows: binds lease end, channel, now, limit.
     claim_outbox: &'static str,
+    /// Takes the audit chain head, held until commit, so audit rows are chained in id order.
+    lock_head: &'static str,
 }
 
 const SQLITE: Dialect = Dialect {
     // BEGIN IMMEDIATE already holds the database's only write lock.
-    lock_metric: "SELECT current_value, stage, note FROM metrics WHERE task = $1 AND number = $2",
+    lock_metric: "SELECT current_value, stage, note, item_id, retired FROM metrics \
+                  WHERE task = $1 AND number = $2",
+    lock_head: "SELECT last_id FROM audit_head WHERE one = 1",
     claim_outbox: concat!(
         "UPDATE outbox SET leased_until = $1 WHERE id IN (",
         "SELECT id FROM outbox WHERE channel = $2 ",
@@ -84,8 +87,9 @@ const SQLITE: Dialect = Dialect {
 };
 
 const POSTGRES: Dialect = Dialect {
-    lock_metric: "SELECT current_value, stage, note FROM metrics \
+    lock_metric: "SELECT current_value, stage, note, item_id, retired FROM metrics \
                   WHERE task = $1 AND number = $2 FOR UPDATE",
+    lock_head: "SELECT last_id FROM audit_head WHERE one = 1 FOR UPDATE",
     // SKIP LOCKED: a replica passes over rows another replica is leasing right now instead of
     // waiting for them; the re-check of the WHERE clause after locking excludes rows whose
     // lease was taken by a transaction that committed meanwhile.
@@ -149,16 +153,38 @@ macro_rules! queue_notification {
     };
 }
 
-const UPSERT_TASK: &str = "INSERT INTO tasks (number, id, title_zh, title_en, synced_at) \
-     VALUES ($1, $2, $3, $4, $5) \
-     ON CONFLICT (number) DO UPDATE SET id = excluded.id, title_zh = excluded.title_zh, \
-     title_en = excluded.title_en, synced_at = excluded.synced_at";
+/// Inserts a `grant`/`revoke` audit row (task 0: about no task) in `$tx`; evaluates to its id.
+macro_rules! insert_officer_audit {
+    ($tx:ident, $kind:expr, $by:expr, $note:expr, $at:expr) => {{
+        let id: i64 = sqlx::query_scalar(INSERT_AUDIT)
+            .bind($kind)
+            .bind(0_i64)
+            .bind(None::<i64>)
+            .bind($by.channel.as_str())
+            .bind($by.user_id.as_str())
+            .bind($by.name.as_str())
+            .bind(None::<f64>)
+            .bind(None::<f64>)
+            .bind(None::<&str>)
+            .bind(None::<&str>)
+            .bind(None::<&str>)
+            .bind(Some($note))
+            .bind(None::<i64>)
+            .bind($at)
+            .bind(None::<&str>)
+            .fetch_one(&mut *$tx)
+            .await?;
+        id
+    }};
+}
 
-/// Only the catalogue columns are in the `DO UPDATE`: progress is never touched by a sync.
-const UPSERT_METRIC: &str = "INSERT INTO metrics (task, number, kind, name_zh, name_en, target, unit) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-     ON CONFLICT (task, number) DO UPDATE SET kind = excluded.kind, name_zh = excluded.name_zh, \
-     name_en = excluded.name_en, target = excluded.target, unit = excluded.unit";
+#[path = "record.rs"]
+pub(super) mod record;
+pub use record::ChainBreak;
+#[path = "backup.rs"]
+mod backup;
+pub use backup::Dump;
+use record::{chain_columns, lock_chain, seal_chain};
 
 const STATES: &str = "SELECT task, number, current_value, stage, note, updated_at, \
      updated_by_channel, updated_by_user, updated_by_name \
@@ -169,8 +195,9 @@ const SET_PROGRESS: &str = "UPDATE metrics SET current_value = $3, stage = $4, n
      WHERE task = $1 AND number = $2";
 
 const INSERT_AUDIT: &str = "INSERT INTO audit (kind, task, number, actor_channel, actor_user, \
-     actor_name, old_value, new_value, old_stage, new_stage, old_note, note, reverts, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
+     actor_name, old_value, new_value, old_stage, new_stage, old_note, note, reverts, created_at, \
+     item_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id";
 
 /// DISTINCT: a chat subscribed both to this task and to all tasks hears about it once.
 const QUEUE_NOTIFICATION: &str = "INSERT INTO outbox (channel, chat_id, body, next_attempt_at, created_at) \
@@ -186,11 +213,13 @@ const LAST_UNDOABLE: &str = concat!(
     "ORDER BY id DESC LIMIT 1"
 );
 
-const HISTORY: &str = concat!(
-    "SELECT ",
-    audit_columns!(),
-    " FROM audit WHERE task = $1 AND kind IN ('update', 'undo') ORDER BY id DESC LIMIT $2"
-);
+/// The number shown is the item's current position (it may have moved since the row).
+const HISTORY: &str = "SELECT a.id, a.kind, a.task, COALESCE(m.number, a.number) AS number, \
+     a.actor_channel, a.actor_user, a.actor_name, a.old_value, a.new_value, a.old_stage, \
+     a.new_stage, a.old_note, a.note, a.reverts, a.created_at, a.item_id \
+     FROM audit a LEFT JOIN metrics m ON m.item_id = a.item_id \
+     WHERE a.task = $1 AND a.kind IN ('update', 'undo', 'catalogue') \
+     ORDER BY a.id DESC LIMIT $2";
 
 macro_rules! select_officers {
     ($rest:literal) => {
@@ -201,6 +230,15 @@ macro_rules! select_officers {
         )
     };
 }
+
+/// A metric's progress and identity, read (and locked) for a change.
+type MetricLock = (
+    Option<f64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
 
 /// Bounds the re-reads in [`Store::undo_last`] when concurrent undos by the same user keep
 /// reverting its candidate first (PostgreSQL only; SQLite's write lock rules it out).
@@ -280,52 +318,6 @@ impl Store {
 
     // ---- the task catalogue and progress ---------------------------------------------------
 
-    /// Makes the stored catalogue match `faq/`: tasks, metrics and milestones are inserted or
-    /// have their names, targets and units refreshed, keyed by (task number, metric number).
-    /// Recorded progress is never touched, and items no longer in `faq/` are kept, so editing
-    /// the TOML can never lose an officer's figures or the history behind them.
-    pub async fn sync_catalogue(&self, tasks: &[Task]) -> Result<(), StoreError> {
-        let now = now_ms();
-        in_tx!(self, |tx, _sql| {
-            for task in tasks {
-                let number = i64::from(task.number);
-                sqlx::query(UPSERT_TASK)
-                    .bind(number)
-                    .bind(task.id.as_str())
-                    .bind(task.title.zh.as_str())
-                    .bind(task.title.en.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                for metric in &task.metrics {
-                    sqlx::query(UPSERT_METRIC)
-                        .bind(number)
-                        .bind(i64::from(metric.number))
-                        .bind("metric")
-                        .bind(metric.name.zh.as_str())
-                        .bind(metric.name.en.as_str())
-                        .bind(Some(metric.target))
-                        .bind(Some(metric.unit.to_string()))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for milestone in &task.milestones {
-                    sqlx::query(UPSERT_METRIC)
-                        .bind(number)
-                        .bind(i64::from(milestone.number))
-                        .bind("milestone")
-                        .bind(milestone.name.zh.as_str())
-                        .bind(milestone.name.en.as_str())
-                        .bind(None::<f64>)
-                        .bind(None::<String>)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        });
-        Ok(())
-    }
-
     /// The live state of every metric and milestone of `task` (of all tasks when `None`),
     /// ordered by task then number. Items removed from `faq/` are included: the caller
     /// decides what to show.
@@ -348,18 +340,24 @@ impl Store {
         let task = i64::from(change.task);
         let number = i64::from(change.number);
         let entry = in_tx!(self, |tx, sql| {
-            let current: Option<(Option<f64>, Option<String>, Option<String>)> =
-                sqlx::query_as(sql.lock_metric)
-                    .bind(task)
-                    .bind(number)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some((old_value, old_stage, old_note)) = current else {
+            lock_chain!(tx, sql);
+            let current: Option<MetricLock> = sqlx::query_as(sql.lock_metric)
+                .bind(task)
+                .bind(number)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((old_value, old_stage, old_note, item_id, retired)) = current else {
                 return Err(StoreError::Other(format!(
                     "task {} has no metric {} in the store; was the catalogue synced?",
                     change.task, change.number
                 )));
             };
+            if retired != 0 {
+                return Err(StoreError::Other(format!(
+                    "metric {}.{} is retired: kept in the record, no longer updated",
+                    change.task, change.number
+                )));
+            }
             let old_stage = rows::stage(old_stage.as_deref())?;
             let new_value = change.value.or(old_value);
             let new_stage = change.stage.or(old_stage);
@@ -392,8 +390,10 @@ impl Store {
                 .bind(change.note.as_deref())
                 .bind(None::<i64>)
                 .bind(at)
+                .bind(item_id.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
+            seal_chain!(tx, [id]);
             queue_notification!(tx, task, &change.notification, at);
             AuditEntry {
                 id,
@@ -430,6 +430,7 @@ impl Store {
         notification: impl Fn(&AuditEntry) -> Option<(String, String)>,
     ) -> Result<UndoOutcome, StoreError> {
         let outcome = in_tx!(self, |tx, sql| {
+            lock_chain!(tx, sql);
             let mut outcome = None;
             for _ in 0..UNDO_ATTEMPTS {
                 let candidate: Option<AuditRow> = sqlx::query_as(LAST_UNDOABLE)
@@ -441,20 +442,31 @@ impl Store {
                     outcome = Some(UndoOutcome::NothingToUndo);
                     break;
                 };
-                let reverted = candidate.entry()?;
-                let Some(number) = candidate.number else {
+                let mut reverted = candidate.entry()?;
+                let Some(mut number) = candidate.number else {
                     return Err(StoreError::Other(format!(
                         "audit row {} is an update without a metric number",
                         candidate.id
                     )));
                 };
-                let current: Option<(Option<f64>, Option<String>, Option<String>)> =
-                    sqlx::query_as(sql.lock_metric)
-                        .bind(candidate.task)
-                        .bind(number)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some((cur_value, cur_stage, cur_note)) = current else {
+                // The item may have moved within its task since: follow its stable id.
+                if let Some(item_id) = candidate.item_id.as_deref() {
+                    let now_at: Option<i64> =
+                        sqlx::query_scalar("SELECT number FROM metrics WHERE item_id = $1")
+                            .bind(item_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if let Some(n) = now_at {
+                        number = n;
+                        reverted.number = Some(rows::to_u32(n)?);
+                    }
+                }
+                let current: Option<MetricLock> = sqlx::query_as(sql.lock_metric)
+                    .bind(candidate.task)
+                    .bind(number)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((cur_value, cur_stage, cur_note, _, _)) = current else {
                     return Err(StoreError::Other(format!(
                         "audit row {} names metric {}.{}, which is not in the store",
                         candidate.id, candidate.task, number
@@ -503,8 +515,10 @@ impl Store {
                     .bind(candidate.old_note.as_deref())
                     .bind(Some(candidate.id))
                     .bind(at)
+                    .bind(candidate.item_id.as_deref())
                     .fetch_one(&mut *tx)
                     .await?;
+                seal_chain!(tx, [id]);
                 let notification = notification(&reverted);
                 queue_notification!(tx, candidate.task, &notification, at);
                 let undo = AuditEntry {
@@ -546,8 +560,9 @@ impl Store {
         actor: &Actor,
         note: &str,
     ) -> Result<(), StoreError> {
-        let _id: i64 = on_pool!(self, pool => {
-            sqlx::query_scalar(INSERT_AUDIT)
+        in_tx!(self, |tx, sql| {
+            lock_chain!(tx, sql);
+            let id: i64 = sqlx::query_scalar(INSERT_AUDIT)
                 .bind(AuditKind::Refused.as_str())
                 .bind(i64::from(task))
                 .bind(number.map(i64::from))
@@ -562,8 +577,10 @@ impl Store {
                 .bind(Some(note))
                 .bind(None::<i64>)
                 .bind(now_ms())
-                .fetch_one(pool)
-                .await?
+                .bind(None::<&str>)
+                .fetch_one(&mut *tx)
+                .await?;
+            seal_chain!(tx, [id]);
         });
         Ok(())
     }
@@ -592,8 +609,19 @@ impl Store {
         department: Option<&str>,
         by: &Actor,
     ) -> Result<(), StoreError> {
-        let tasks = rows::format_tasks(tasks);
-        on_pool!(self, pool => {
+        let tasks_text = rows::format_tasks(tasks);
+        let at = now_ms();
+        let note = format!(
+            "grant {channel}:{user_id} tasks {}{}",
+            if tasks_text.is_empty() {
+                "all"
+            } else {
+                tasks_text.as_str()
+            },
+            department.map_or(String::new(), |d| format!(" department {d}"))
+        );
+        in_tx!(self, |tx, sql| {
+            lock_chain!(tx, sql);
             sqlx::query(
                 "INSERT INTO officers (channel, user_id, tasks, granted_by_channel, \
                  granted_by_user, granted_by_name, granted_at, department) \
@@ -606,27 +634,54 @@ impl Store {
             )
             .bind(channel)
             .bind(user_id)
-            .bind(tasks.as_str())
+            .bind(tasks_text.as_str())
             .bind(by.channel.as_str())
             .bind(by.user_id.as_str())
             .bind(by.name.as_str())
-            .bind(now_ms())
+            .bind(at)
             .bind(department)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            let id = insert_officer_audit!(tx, "grant", by, note.as_str(), at);
+            seal_chain!(tx, [id]);
         });
         Ok(())
     }
 
-    /// Withdraws an officer's rights; true if there were any.
+    /// Withdraws an officer's rights; true if there were any. Not audited: prefer
+    /// [`Store::revoke_by`], which records who revoked.
     pub async fn revoke(&self, channel: &str, user_id: &str) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM officers WHERE channel = $1 AND user_id = $2")
+        let nobody = Actor {
+            channel: "system".into(),
+            user_id: String::new(),
+            name: String::new(),
+        };
+        self.revoke_by(channel, user_id, &nobody).await
+    }
+
+    /// Withdraws an officer's rights, as a `revoke` audit row by `by`; true if there were any
+    /// (nothing is audited otherwise).
+    pub async fn revoke_by(
+        &self,
+        channel: &str,
+        user_id: &str,
+        by: &Actor,
+    ) -> Result<bool, StoreError> {
+        let at = now_ms();
+        let note = format!("revoke {channel}:{user_id}");
+        let done = in_tx!(self, |tx, sql| {
+            lock_chain!(tx, sql);
+            let done = sqlx::query("DELETE FROM officers WHERE channel = $1 AND user_id = $2")
                 .bind(channel)
                 .bind(user_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            if done > 0 {
+                let id = insert_officer_audit!(tx, "revoke", by, note.as_str(), at);
+                seal_chain!(tx, [id]);
+            }
+            done
         });
         Ok(done > 0)
     }

@@ -15,7 +15,7 @@
 mod db;
 mod rows;
 
-pub use db::{MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
+pub use db::{ChainBreak, Dump, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
 
 /// How far (seconds) a signed request's timestamp may be from now before a channel refuses
 /// it (WeChat's callback). The store never forgets a dedup key or a nonce while a replay of
@@ -112,6 +112,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported DATABASE_URL `{0}`: use sqlite://FILE or postgres://…")]
     Url(String),
+    /// A faq/ the store refuses: it would drop an item with recorded progress, or change the
+    /// dimension of one.
+    #[error("faq/ refused: task {task}, item `{item}` {reason}")]
+    Catalogue {
+        task: u32,
+        item: String,
+        reason: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -188,6 +196,12 @@ pub enum AuditKind {
     Update,
     Undo,
     Refused,
+    /// A change of an item's target, unit or name in faq/ (actor `faq`, user = faq/ revision).
+    Catalogue,
+    Grant,
+    Revoke,
+    /// An administrator added to or removed from `ADMIN_IDS`, as seen at start.
+    Admin,
 }
 
 impl AuditKind {
@@ -196,6 +210,10 @@ impl AuditKind {
             AuditKind::Update => "update",
             AuditKind::Undo => "undo",
             AuditKind::Refused => "refused",
+            AuditKind::Catalogue => "catalogue",
+            AuditKind::Grant => "grant",
+            AuditKind::Revoke => "revoke",
+            AuditKind::Admin => "admin",
         }
     }
     pub fn parse_db(s: &str) -> Option<AuditKind> {
@@ -203,6 +221,10 @@ impl AuditKind {
             "update" => Some(AuditKind::Update),
             "undo" => Some(AuditKind::Undo),
             "refused" => Some(AuditKind::Refused),
+            "catalogue" => Some(AuditKind::Catalogue),
+            "grant" => Some(AuditKind::Grant),
+            "revoke" => Some(AuditKind::Revoke),
+            "admin" => Some(AuditKind::Admin),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ use super::{Actor, AuditEntry, AuditKind, MetricState, Officer, Stage, StoreErro
 macro_rules! audit_columns {
     () => {
         "id, kind, task, number, actor_channel, actor_user, actor_name, old_value, new_value, \
-         old_stage, new_stage, old_note, note, reverts, created_at"
+         old_stage, new_stage, old_note, note, reverts, created_at, item_id"
     };
 }
 pub(super) use audit_columns;
@@ -34,6 +34,8 @@ pub(super) struct AuditRow {
     pub note: Option<String>,
     pub reverts: Option<i64>,
     pub created_at: i64,
+    /// The stable faq/ id of the item (None for rows about no item, or written before ids).
+    pub item_id: Option<String>,
 }
 
 impl AuditRow {
