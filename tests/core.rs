@@ -422,6 +422,13 @@ async fn authorization(db: Db) {
             .await
             .contains("已收回")
     );
+    // The officer row is gone; the record of the grant and the revoke is not.
+    let officers = text(&core, &admin, "/officers").await;
+    assert!(officers.contains("revoke telegram:55"), "{officers}");
+    assert!(
+        officers.contains("grant telegram:55 tasks 14,19"),
+        "{officers}"
+    );
     assert!(
         text(&core, &stranger, "/update 14 13km")
             .await
@@ -751,11 +758,15 @@ async fn catalogue_changes_show_in_history(db: Db) {
         .await
         .expect("restart with the new target");
     let history = text(&second, &admin, "/history 14").await;
+    assert!(history.contains("目录变更"), "{history}");
+    assert!(history.contains("目标 20 → 25"), "in Chinese: {history}");
+    let english = Sender {
+        lang: Some(Lang::En),
+        ..admin.clone()
+    };
+    let history = text(&second, &english, "/history 14").await;
+    assert!(history.contains("catalogue change"), "{history}");
     assert!(history.contains("target 20 → 25"), "{history}");
-    assert!(
-        history.contains("catalogue change") || history.contains("目录变更"),
-        "{history}"
-    );
     // Starting again with the same faq/ records nothing more.
     let knowledge = edited_faq(|k| {
         let t14 = k

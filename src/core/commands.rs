@@ -1088,6 +1088,25 @@ impl Core {
                 fmt_time(o.granted_at)
             ));
         }
+        // Revoked rights leave no officer row: the audit trail keeps who had them, and when.
+        let changes = self.store.rights_history(10).await?;
+        if !changes.is_empty() {
+            text.push_str(&tr(
+                lang,
+                "\n最近的权限变更：",
+                "\nRecent changes of rights:",
+            ));
+        }
+        for e in &changes {
+            text.push_str(&format!(
+                "\n· {} {} ({}:{}) {}",
+                fmt_time(e.at),
+                progress::updater_name(&e.actor.name, lang),
+                e.actor.channel,
+                e.actor.user_id,
+                e.note.as_deref().unwrap_or("")
+            ));
+        }
         one(text)
     }
 
@@ -1374,6 +1393,29 @@ fn change_line(task: &Task, e: &AuditEntry, lang: Lang) -> String {
     line
 }
 
+/// A catalogue change as stored (`target 20 → 25; unit 公里 → 米`), with its field names in
+/// the reader's language.
+fn catalogue_note(note: &str, lang: Lang) -> String {
+    if lang == Lang::En {
+        return note.to_string();
+    }
+    const FIELDS: [(&str, &str); 4] = [
+        ("target ", "目标 "),
+        ("unit ", "单位 "),
+        ("name_zh ", "中文名称 "),
+        ("name_en ", "英文名称 "),
+    ];
+    note.split("; ")
+        .map(|part| {
+            FIELDS
+                .iter()
+                .find_map(|(en, zh)| part.strip_prefix(en).map(|rest| format!("{zh}{rest}")))
+                .unwrap_or_else(|| part.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
 /// One line of `/history`; with `full`, the actor's channel and id after the name.
 fn audit_line(task: &Task, e: &AuditEntry, lang: Lang, full: bool) -> String {
     if e.kind == AuditKind::Catalogue {
@@ -1388,7 +1430,7 @@ fn audit_line(task: &Task, e: &AuditEntry, lang: Lang, full: bool) -> String {
             ),
             task.number,
             e.number.unwrap_or(0),
-            e.note.as_deref().unwrap_or("")
+            catalogue_note(e.note.as_deref().unwrap_or(""), lang)
         );
     }
     let kind = match (e.kind.clone(), lang) {

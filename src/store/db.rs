@@ -597,6 +597,22 @@ impl Store {
         rows.iter().map(AuditRow::entry).collect()
     }
 
+    /// The latest `limit` changes of rights — grants, revokes, and admins added or removed in
+    /// `ADMIN_IDS` — newest first: who may change the figures, as the record shows it.
+    pub async fn rights_history(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<AuditRow> = on_pool!(self, pool => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit WHERE kind IN ('grant', 'revoke', 'admin') ORDER BY id DESC LIMIT $1"
+            ))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.iter().map(AuditRow::entry).collect()
+    }
+
     // ---- officers ----------------------------------------------------------------------------
 
     /// Lets (`channel`, `user_id`) update progress of `tasks` (empty = all tasks), replacing
