@@ -456,33 +456,23 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            for item in &plan.updates {
-                sqlx::query(REFRESH_ITEM)
-                    .bind(item.id.as_str())
-                    .bind(i64::from(item.task))
-                    .bind(i64::from(item.number))
-                    .bind(item.kind)
-                    .bind(item.name_zh.as_str())
-                    .bind(item.name_en.as_str())
-                    .bind(item.target)
-                    .bind(item.unit.as_deref())
-                    .bind(i64::from(item.retired))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for item in &plan.inserts {
-                sqlx::query(INSERT_ITEM)
-                    .bind(item.id.as_str())
-                    .bind(i64::from(item.task))
-                    .bind(i64::from(item.number))
-                    .bind(item.kind)
-                    .bind(item.name_zh.as_str())
-                    .bind(item.name_en.as_str())
-                    .bind(item.target)
-                    .bind(item.unit.as_deref())
-                    .bind(i64::from(item.retired))
-                    .execute(&mut *tx)
-                    .await?;
+            // Known items get their new position and catalogue columns, then new ones are
+            // added: both statements take the same parameters.
+            for (sql, items) in [(REFRESH_ITEM, &plan.updates), (INSERT_ITEM, &plan.inserts)] {
+                for item in items {
+                    sqlx::query(sql)
+                        .bind(item.id.as_str())
+                        .bind(i64::from(item.task))
+                        .bind(i64::from(item.number))
+                        .bind(item.kind)
+                        .bind(item.name_zh.as_str())
+                        .bind(item.name_en.as_str())
+                        .bind(item.target)
+                        .bind(item.unit.as_deref())
+                        .bind(i64::from(item.retired))
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             let mut ids = Vec::new();
             for c in &plan.changes {
