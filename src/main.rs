@@ -32,6 +32,18 @@ struct Cli {
     /// Administrators: comma-separated ids (`123`, or `telegram:123`, `wechat:OPENID`).
     #[arg(long, env = "ADMIN_IDS", default_value = "", global = true)]
     admin_ids: String,
+    /// Days residents' unanswered questions and feedback are kept before they are deleted.
+    #[arg(
+        long,
+        env = "RETENTION_DAYS",
+        default_value_t = minsheng::store::DEFAULT_RETENTION_DAYS,
+        value_parser = clap::value_parser!(i64).range(1..=36_500),
+        global = true
+    )]
+    retention_days: i64,
+    /// Where a resident who asks for a person is sent, besides the 12345 hotline.
+    #[arg(long, env = "HELP_CONTACT", global = true)]
+    help_contact: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,6 +135,12 @@ fn main() -> anyhow::Result<()> {
     let knowledge = Knowledge::load_dir(&cli.faq)
         .map_err(|e| anyhow::anyhow!("the knowledge base has a mistake: {e}"))?;
     let knowledge = Arc::new(knowledge);
+    let settings = Settings {
+        database_url: cli.database_url.clone(),
+        admin_ids: cli.admin_ids.clone(),
+        retention_days: cli.retention_days,
+        help_contact: cli.help_contact.clone(),
+    };
     match cli.command {
         Command::Console { user, name, lang } => {
             let lang = lang
@@ -130,7 +148,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|l| if l == "en" { Lang::En } else { Lang::Zh });
             let runtime = runtime()?;
             runtime.block_on(async {
-                let core = start_core(&cli.database_url, &cli.admin_ids, knowledge).await?;
+                let core = start_core(&settings, knowledge).await?;
                 let user = ConsoleUser {
                     id: user,
                     name,
@@ -155,8 +173,7 @@ fn main() -> anyhow::Result<()> {
                 })?;
             let runtime = runtime()?;
             runtime.block_on(async {
-                let core =
-                    Arc::new(start_core(&cli.database_url, &cli.admin_ids, knowledge).await?);
+                let core = Arc::new(start_core(&settings, knowledge).await?);
                 if config.aes_key.is_none() {
                     tracing::warn!("{}", minsheng::wechat::PLAIN_MODE_WARNING);
                 }
@@ -174,8 +191,11 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!(%listen, "serving the WeChat callback at /wechat");
                 let stop = tokio_util::sync::CancellationToken::new();
                 // This process may be the only one running: it prunes dedup keys and nonces.
-                let sweeper =
-                    tokio::spawn(minsheng::store::sweep(core.store().clone(), stop.clone()));
+                let sweeper = tokio::spawn(minsheng::store::sweep(
+                    core.store().clone(),
+                    core.retention_days(),
+                    stop.clone(),
+                ));
                 minsheng::http::serve(listener, app, minsheng::http::Limits::default(), async {
                     minsheng::signals::terminated().await;
                     tracing::info!("shutting down: finishing the requests in flight");
@@ -190,7 +210,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ask { question } => {
             let runtime = runtime()?;
             runtime.block_on(async {
-                let core = start_core(&cli.database_url, &cli.admin_ids, knowledge).await?;
+                let core = start_core(&settings, knowledge).await?;
                 let msg = Message {
                     sender: Sender {
                         channel: console::CHANNEL,
@@ -253,7 +273,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(async {
                 let stop = tokio_util::sync::CancellationToken::new();
                 tokio::spawn(telegram::stop_on_signals(stop.clone()));
-                let core = start_core(&cli.database_url, &cli.admin_ids, knowledge).await?;
+                let core = start_core(&settings, knowledge).await?;
                 let core = Arc::new(core);
                 let served = telegram::serve(core.clone(), config, stop).await;
                 core.store().close().await;
@@ -365,17 +385,22 @@ async fn open_store(database_url: &str) -> anyhow::Result<Store> {
 }
 
 /// Opens the store (creating and migrating it), syncs the catalogue and builds the core.
-async fn start_core(
-    database_url: &str,
-    admin_ids: &str,
-    knowledge: Arc<Knowledge>,
-) -> anyhow::Result<Core> {
-    let admins = Admins::parse(admin_ids).map_err(anyhow::Error::msg)?;
-    minsheng::store::retention_days_from_env().map_err(anyhow::Error::msg)?;
-    let store = Store::connect(database_url)
+/// What every channel's core is built from: the global options.
+struct Settings {
+    database_url: String,
+    admin_ids: String,
+    retention_days: i64,
+    help_contact: Option<String>,
+}
+
+async fn start_core(cli: &Settings, knowledge: Arc<Knowledge>) -> anyhow::Result<Core> {
+    let admins = Admins::parse(&cli.admin_ids).map_err(anyhow::Error::msg)?;
+    let store = Store::connect(&cli.database_url)
         .await
         .context("opening the database (DATABASE_URL)")?;
-    Core::start(knowledge, store, admins)
+    Ok(Core::start(knowledge, store, admins)
         .await
-        .context("syncing the task catalogue into the database")
+        .context("syncing the task catalogue into the database")?
+        .with_retention_days(cli.retention_days)
+        .with_help_contact(cli.help_contact.clone()))
 }

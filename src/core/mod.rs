@@ -168,13 +168,9 @@ impl Core {
             store,
             admins,
             clock: Arc::new(chrono::Utc::now),
-            retention_days: crate::store::retention_days_from_env()
-                .unwrap_or(crate::store::DEFAULT_RETENTION_DAYS),
+            retention_days: crate::store::DEFAULT_RETENTION_DAYS,
             noticed: std::sync::Mutex::new(HashSet::new()),
-            help_contact: std::env::var("HELP_CONTACT")
-                .ok()
-                .map(|v| crate::text::clean_line(&v, 200))
-                .filter(|v| !v.is_empty()),
+            help_contact: None,
         })
     }
 
@@ -184,9 +180,16 @@ impl Core {
         self
     }
 
+    /// Days residents' questions and feedback are kept, for the sweep that deletes them.
+    pub fn retention_days(&self) -> i64 {
+        self.retention_days
+    }
+
     /// The same core offering `contact` to whoever asks for a human (`HELP_CONTACT`).
     pub fn with_help_contact(mut self, contact: Option<String>) -> Core {
-        self.help_contact = contact;
+        self.help_contact = contact
+            .map(|c| crate::text::clean_line(&c, 200))
+            .filter(|c| !c.is_empty());
         self
     }
 

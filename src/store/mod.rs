@@ -39,10 +39,10 @@ const SEEN_TTL_MS: i64 = 24 * 3600 * 1000;
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Prunes old message keys and WeChat nonces, and deletes residents' questions and feedback
-/// older than `RETENTION_DAYS`, now and every ten minutes until `stop`. Every
+/// older than `retention_days`, now and every ten minutes until `stop`. Every
 /// channel process runs it, so the tables stay bounded whichever channels are deployed; the
 /// store's own floors keep it from forgetting anything a replay could still use.
-pub async fn sweep(store: Store, stop: tokio_util::sync::CancellationToken) {
+pub async fn sweep(store: Store, retention_days: i64, stop: tokio_util::sync::CancellationToken) {
     loop {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -55,11 +55,9 @@ pub async fn sweep(store: Store, stop: tokio_util::sync::CancellationToken) {
         if let Err(e) = store.forget_wechat_nonces_before(stale).await {
             tracing::warn!(error = %e, "forgetting old WeChat nonces failed");
         }
-        // Residents' questions and feedback past the retention period; a bad RETENTION_DAYS
-        // falls back to the default (the channels refuse to start with one).
-        let days = retention_days_from_env().unwrap_or(DEFAULT_RETENTION_DAYS);
+        // Residents' questions and feedback past the retention period.
         if let Err(e) = store
-            .forget_older_than(retention_cutoff(now_ms, days))
+            .forget_older_than(retention_cutoff(now_ms, retention_days))
             .await
         {
             tracing::warn!(error = %e, "deleting questions past the retention period failed");
@@ -81,19 +79,6 @@ pub struct Forgotten {
 
 /// How long residents' questions and feedback are kept unless `RETENTION_DAYS` says otherwise.
 pub const DEFAULT_RETENTION_DAYS: i64 = 180;
-
-/// `RETENTION_DAYS` (whole days, at least 1), or the default when unset or empty.
-pub fn retention_days_from_env() -> Result<i64, String> {
-    match std::env::var("RETENTION_DAYS") {
-        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<i64>() {
-            Ok(days) if (1..=36_500).contains(&days) => Ok(days),
-            _ => Err(format!(
-                "RETENTION_DAYS must be a whole number of days from 1 to 36500, not `{v}`"
-            )),
-        },
-        _ => Ok(DEFAULT_RETENTION_DAYS),
-    }
-}
 
 /// The cutoff (Unix ms) before which questions and feedback are deleted at `now_ms`.
 pub fn retention_cutoff(now_ms: i64, days: i64) -> i64 {

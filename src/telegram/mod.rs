@@ -364,6 +364,7 @@ pub async fn serve(
     // Old dedup keys and nonces are pruned by whichever channel runs (see store::sweep).
     tokio::spawn(crate::store::sweep(
         core.store().clone(),
+        core.retention_days(),
         notifier_stop.clone(),
     ));
 
