@@ -61,6 +61,7 @@ impl Handler for Recorder {
                     }
                     format!("echo: {content}")
                 }
+                Inbound::Voice { recognition } => format!("heard: {recognition}"),
                 Inbound::Subscribe => "欢迎关注".to_owned(),
                 Inbound::Unsubscribe => String::new(),
                 Inbound::Other { msg_type } => format!("unsupported: {msg_type}"),
@@ -447,7 +448,7 @@ async fn subscribe_and_unsubscribe_events() {
     let calls = s.handler.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].inbound, Inbound::Subscribe);
-    assert_eq!(calls[0].dedup_key, format!("{OPENID}#1700000001"));
+    assert_eq!(calls[0].dedup_key, format!("{OPENID}#1700000001#subscribe#"));
     assert_eq!(calls[1].inbound, Inbound::Unsubscribe);
 }
 

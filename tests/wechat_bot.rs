@@ -312,3 +312,49 @@ async fn unfollowing_forgets_the_follower() {
         "others are kept"
     );
 }
+
+fn voice_xml(from: &str, recognition: Option<&str>, msg_id: u64) -> String {
+    let heard = recognition.map_or(String::new(), |r| {
+        format!("<Recognition>{}</Recognition>", protocol::cdata(r))
+    });
+    format!(
+        "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+         <FromUserName><![CDATA[{from}]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[voice]]></MsgType>\
+         <MediaId><![CDATA[media_{msg_id}]]></MediaId><Format><![CDATA[amr]]></Format>\
+         {heard}<MsgId>{msg_id}</MsgId></xml>",
+        now()
+    )
+}
+
+/// A voice message is answered as the question WeChat heard, which is shown first; speech
+/// recognition's homophones and Chongqing dialect are read as typed questions are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_messages_are_answered_as_heard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wx = start(&dir).await;
+    for (i, (heard, expected)) in [
+        ("错时共享停车是啥子", "错时共享"),
+        ("老旧供水管网改造搞得咋样了", "供水管网"),
+        ("托育的托位数达到好多", "托位"),
+        ("what is staggered time shared parking", "staggered"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, reply) = wx
+            .send(&voice_xml(RESIDENT, Some(heard), 200 + i as u64), true)
+            .await;
+        assert_eq!(status, 200);
+        let first = reply.lines().next().unwrap_or_default();
+        assert!(first.starts_with("🎙") && first.contains(heard), "{reply}");
+        assert!(reply.contains(expected), "{heard}: {reply}");
+    }
+    // No transcript (recognition off), or an empty one: the polite text reply.
+    for (i, heard) in [None, Some("")].into_iter().enumerate() {
+        let (_, reply) = wx
+            .send(&voice_xml(RESIDENT, heard, 300 + i as u64), true)
+            .await;
+        assert!(reply.contains("文字"), "{reply}");
+    }
+}

@@ -96,8 +96,9 @@ impl CoreHandler {
 impl Handler for CoreHandler {
     fn transfer_to_staff(&self, msg: &Incoming) -> bool {
         self.staff
-            && matches!(&msg.inbound, Inbound::Text { content }
-                if crate::core::asks_for_a_person(&crate::text::clean(content)))
+            && matches!(&msg.inbound,
+                Inbound::Text { content: words } | Inbound::Voice { recognition: words }
+                if crate::core::asks_for_a_person(&crate::text::clean(words)))
     }
 
     async fn handle(&self, msg: Incoming) -> String {
@@ -116,6 +117,17 @@ impl Handler for CoreHandler {
         let chinese_default = crate::Lang::Zh;
         let text = match msg.inbound {
             Inbound::Text { content } => self.text(&msg.openid, &content).await,
+            // What was heard comes first, so a misheard question is seen for what it is.
+            Inbound::Voice { recognition } => {
+                let heard = crate::text::clean_line(&recognition, 200);
+                let answer = self.text(&msg.openid, &recognition).await;
+                let prefix = if heard.chars().any(is_han) {
+                    "🎙 听到："
+                } else {
+                    "🎙 Heard: "
+                };
+                format!("{prefix}{heard}\n\n{answer}")
+            }
             Inbound::Subscribe => format!(
                 "{}\n\n{}",
                 self.core.welcome(chinese_default).text,
@@ -141,7 +153,11 @@ impl Handler for CoreHandler {
 /// The language to say "slow down" in: Chinese for Chinese text, English for English words,
 /// both when there is no telling (events, numbers, images).
 fn reply_lang(inbound: &Inbound) -> Option<crate::Lang> {
-    let Inbound::Text { content } = inbound else {
+    let (Inbound::Text { content }
+    | Inbound::Voice {
+        recognition: content,
+    }) = inbound
+    else {
         return None;
     };
     if content.chars().any(is_han) {

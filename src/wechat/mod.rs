@@ -147,6 +147,10 @@ pub enum Inbound {
     Text {
         content: String,
     },
+    /// A voice message with WeChat's transcript: answered as the typed question it says.
+    Voice {
+        recognition: String,
+    },
     Subscribe,
     Unsubscribe,
     /// Any other message type (`image`, `voice`, `location`, …); other events appear as
@@ -530,6 +534,16 @@ fn incoming(msg: &Message) -> Result<Incoming, Reject> {
         "text" => Inbound::Text {
             content: msg.content.clone().unwrap_or_default(),
         },
+        // Without a transcript (recognition off, or nothing heard) a voice message is one the
+        // bot cannot read.
+        "voice" => match msg.recognition.as_deref().map(str::trim) {
+            Some(heard) if !heard.is_empty() => Inbound::Voice {
+                recognition: heard.to_owned(),
+            },
+            _ => Inbound::Other {
+                msg_type: "voice".into(),
+            },
+        },
         "event" => match msg.event.as_deref().unwrap_or_default() {
             e if e.eq_ignore_ascii_case("subscribe") => Inbound::Subscribe,
             e if e.eq_ignore_ascii_case("unsubscribe") => Inbound::Unsubscribe,
@@ -541,9 +555,17 @@ fn incoming(msg: &Message) -> Result<Incoming, Reject> {
             msg_type: other.to_owned(),
         },
     };
+    // Events carry no MsgId; WeChat's retries repeat sender, time, event and key, while a
+    // LOCATION and a subscribe in the same second differ in the event.
     let dedup_key = match msg.msg_id.as_deref() {
         Some(id) if !id.is_empty() => id.to_owned(),
-        _ => format!("{}#{}", msg.from_user_name, msg.create_time),
+        _ => format!(
+            "{}#{}#{}#{}",
+            msg.from_user_name,
+            msg.create_time,
+            msg.event.as_deref().unwrap_or_default(),
+            msg.event_key.as_deref().unwrap_or_default()
+        ),
     };
     Ok(Incoming {
         openid: msg.from_user_name.clone(),
@@ -667,8 +689,54 @@ mod tests {
             content: Some("hi".into()),
             msg_id: msg_id.map(Into::into),
             event: event.map(Into::into),
+            event_key: None,
+            recognition: None,
             encrypt: None,
         }
+    }
+
+    #[test]
+    fn events_of_one_second_are_told_apart() {
+        let mut location = message("event", Some("LOCATION"), None);
+        let subscribe = message("event", Some("subscribe"), None);
+        let a = incoming(&location).unwrap().dedup_key;
+        assert_ne!(a, incoming(&subscribe).unwrap().dedup_key);
+        // A retry repeats all four, so it is the same message.
+        assert_eq!(a, incoming(&location.clone()).unwrap().dedup_key);
+        let mut menu_a = message("event", Some("CLICK"), None);
+        menu_a.event_key = Some("TASKS".into());
+        let mut menu_b = menu_a.clone();
+        menu_b.event_key = Some("HELP".into());
+        assert_ne!(
+            incoming(&menu_a).unwrap().dedup_key,
+            incoming(&menu_b).unwrap().dedup_key
+        );
+        location.event_key = Some(String::new());
+        assert_eq!(incoming(&location).unwrap().dedup_key, a);
+    }
+
+    #[test]
+    fn voice_is_read_only_with_a_transcript() {
+        let mut voice = message("voice", None, Some("9"));
+        voice.content = None;
+        assert_eq!(
+            incoming(&voice).unwrap().inbound,
+            Inbound::Other {
+                msg_type: "voice".into()
+            }
+        );
+        voice.recognition = Some("  ".into());
+        assert!(matches!(
+            incoming(&voice).unwrap().inbound,
+            Inbound::Other { .. }
+        ));
+        voice.recognition = Some("错时共享停车是啥子".into());
+        assert_eq!(
+            incoming(&voice).unwrap().inbound,
+            Inbound::Voice {
+                recognition: "错时共享停车是啥子".into()
+            }
+        );
     }
 
     #[test]
@@ -684,7 +752,7 @@ mod tests {
         let i = incoming(&message("event", Some("subscribe"), None)).unwrap();
         assert_eq!(
             (i.inbound, i.dedup_key.as_str()),
-            (Inbound::Subscribe, "oUser#123")
+            (Inbound::Subscribe, "oUser#123#subscribe#")
         );
         let i = incoming(&message("event", Some("unsubscribe"), None)).unwrap();
         assert_eq!(i.inbound, Inbound::Unsubscribe);

@@ -264,6 +264,12 @@ pub struct Message {
     pub content: Option<String>,
     pub msg_id: Option<String>,
     pub event: Option<String>,
+    /// `EventKey` of an event (a menu item's key, a QR scene): part of what tells two events
+    /// of one second apart.
+    pub event_key: Option<String>,
+    /// `Recognition`: WeChat's transcript of a voice message, when the account has
+    /// speech recognition switched on.
+    pub recognition: Option<String>,
     pub encrypt: Option<String>,
 }
 
@@ -396,6 +402,8 @@ fn set_field(msg: &mut Message, name: &[u8], value: String) {
         b"Content" => msg.content = Some(value),
         b"MsgId" | b"MsgID" => msg.msg_id = Some(value.trim().to_owned()),
         b"Event" => msg.event = Some(value.trim().to_owned()),
+        b"EventKey" => msg.event_key = Some(value.trim().to_owned()),
+        b"Recognition" => msg.recognition = Some(value),
         b"Encrypt" => msg.encrypt = Some(value),
         _ => {}
     }
