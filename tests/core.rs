@@ -714,7 +714,32 @@ async fn control_characters_never_stored(db: Db) {
     assert!(reply.contains("👨\u{200d}👩\u{200d}👧"), "{reply}");
 }
 
+/// A deep link (`t.me/<bot>?start=task14`) opens the task it names; anything else welcomes.
+async fn deep_links_open_a_task(db: Db) {
+    let core = core(db.store).await;
+    let resident = from("telegram", "7");
+    for payload in ["task14", "t14", "14", "TASK_14"] {
+        let reply = text(&core, &resident, &format!("/start {payload}")).await;
+        assert!(
+            reply.starts_with("第14项 城市老旧供水管网改造"),
+            "{payload}: {reply}"
+        );
+    }
+    let welcome = text(&core, &resident, "/start").await;
+    for payload in [
+        "task99",
+        "task0",
+        "hello",
+        "task14x",
+        "x".repeat(80).as_str(),
+    ] {
+        let reply = text(&core, &resident, &format!("/start {payload}")).await;
+        assert_eq!(reply, welcome, "{payload}");
+    }
+}
+
 on_both_backends!(
+    deep_links_open_a_task,
     grants_name_exactly_whom,
     control_characters_never_stored,
     bad_updates_are_refused_and_change_nothing,

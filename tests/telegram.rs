@@ -187,6 +187,14 @@ async fn start_help_tasks_status_and_the_command_menu() {
         welcome.text
     );
 
+    // A deep link (t.me/<bot>?start=task14) opens the task's status.
+    let linked = bot.ask(101, &user, "/start task14").await;
+    assert!(
+        shown(&linked.text).starts_with("第14项 城市老旧供水管网改造"),
+        "{}",
+        linked.text
+    );
+
     let help = bot.ask(101, &user, "/help").await;
     assert!(
         shown(&help.text).contains("/status <任务>"),

@@ -448,7 +448,10 @@ async fn subscribe_and_unsubscribe_events() {
     let calls = s.handler.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].inbound, Inbound::Subscribe);
-    assert_eq!(calls[0].dedup_key, format!("{OPENID}#1700000001#subscribe#"));
+    assert_eq!(
+        calls[0].dedup_key,
+        format!("{OPENID}#1700000001#subscribe#")
+    );
     assert_eq!(calls[1].inbound, Inbound::Unsubscribe);
 }
 

@@ -101,7 +101,12 @@ impl Core {
 
     async fn command(&self, msg: &Message, name: &str, args: &str, lang: Lang) -> Replies {
         match name {
-            "start" => Ok(vec![self.welcome(lang)]),
+            // A deep link (`t.me/<bot>?start=task14`) arrives as `/start task14` and opens
+            // that task; any other payload falls back to the welcome.
+            "start" => match deep_link_task(args).filter(|n| self.knowledge.task(*n).is_some()) {
+                Some(n) => self.status(&n.to_string(), lang).await,
+                None => Ok(vec![self.welcome(lang)]),
+            },
             "help" | "帮助" => {
                 let rights = self.rights(msg).await?;
                 one(texts::help(lang, rights.officer.is_some(), rights.admin))
@@ -1239,6 +1244,30 @@ pub(super) fn is_privacy_command(text: &str) -> bool {
 /// Whether a message is `/forget`.
 pub(super) fn is_forget_command(text: &str) -> bool {
     split_command(text).is_some_and(|(name, _)| matches!(name.as_str(), "forget" | "删除我的信息"))
+}
+
+/// The task a deep-link payload names: `task14`, `t14`, `14` (Telegram allows only
+/// `A-Z a-z 0-9 _ -` there, so nothing else is read).
+fn deep_link_task(payload: &str) -> Option<u32> {
+    let p = payload.trim();
+    if p.is_empty()
+        || p.len() > 64
+        || !p
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return None;
+    }
+    let lower = p.to_ascii_lowercase();
+    let digits = lower
+        .strip_prefix("task")
+        .or_else(|| lower.strip_prefix('t'))
+        .unwrap_or(&lower)
+        .trim_start_matches(['_', '-']);
+    if digits.is_empty() || digits.len() > 2 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Words that ask for a person rather than the bot.

@@ -146,7 +146,10 @@ async fn on_message(bot: Bot, msg: Message, me: Me, shared: Arc<Shared>) -> Resu
     };
     let sender = sender(user);
     let replies = match Command::parse(&text, me.username()) {
-        Ok(Command::Start(_)) => vec![shared.core.welcome(sender.lang.unwrap_or(Lang::Zh))],
+        // A deep link's payload (`/start task14`) is the core's to read.
+        Ok(Command::Start(payload)) if payload.trim().is_empty() => {
+            vec![shared.core.welcome(sender.lang.unwrap_or(Lang::Zh))]
+        }
         _ => {
             let message = core::Message {
                 sender,
