@@ -900,11 +900,16 @@ struct Process {
 }
 
 fn spawn_bot(api: &BotApi, db_url: &str, dir: &Path) -> Process {
+    spawn_bot_at(api.url().as_str(), db_url, dir)
+}
+
+/// [`spawn_bot`] against a Bot API server at `api_url`, which need not be up yet.
+fn spawn_bot_at(api_url: &str, db_url: &str, dir: &Path) -> Process {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_minsheng"))
         .arg("telegram")
         .current_dir(dir)
-        .env("TELOXIDE_TOKEN", api.token())
-        .env("TELOXIDE_API_URL", api.url().as_str())
+        .env("TELOXIDE_TOKEN", TOKEN)
+        .env("TELOXIDE_API_URL", api_url)
         .env("DATABASE_URL", db_url)
         .env("ADMIN_IDS", ADMIN.to_string())
         .env("FAQ_DIR", faq_dir())
@@ -1122,4 +1127,29 @@ async fn binary_without_a_token_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refused the bot token"), "{err}");
     assert!(!err.contains("WRONG-SECRET-TOKEN"), "{err}");
+}
+
+/// Deployments start before their network: a bot whose Bot API server is not up yet waits for
+/// it (without the token in its log) and answers as soon as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_started_before_its_api_server_comes_up_with_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("minsheng.db").display());
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut bot = spawn_bot_at(&format!("http://{addr}/"), &db, dir.path());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        bot.child.try_wait().expect("status").is_none(),
+        "still running while the server is down"
+    );
+    let api = BotApi::start_on(&addr.to_string()).await;
+    let reply = ask_via(&api, 301, &zh(301), "/tasks").await;
+    assert!(reply.contains("20件重点民生实事"), "{reply}");
+    bot.child.start_kill().expect("kill");
+    let _ = bot.child.wait().await;
+    let log = bot.stderr().await;
+    assert!(log.contains("not reachable yet"), "{log}");
+    assert!(!log.contains(TOKEN), "the token never appears: {log}");
 }

@@ -343,10 +343,33 @@ pub async fn serve(
         .build();
 
     // Check the token before anything else uses it: a refused token must stop us here, not
-    // make the notifier count failed attempts against every queued notification.
-    let me = tokio::select! {
-        me = bot.get_me() => me.map_err(|e| api_error(&redactor, &e))?,
-        () = stop.cancelled() => return Ok(()),
+    // make the notifier count failed attempts against every queued notification. A server
+    // that cannot be reached yet (the network comes up after us) is waited for.
+    let mut delay = START_RETRY_FIRST;
+    let mut attempt = 1u32;
+    let me = loop {
+        let result = tokio::select! {
+            me = bot.get_me() => me,
+            () = stop.cancelled() => return Ok(()),
+        };
+        match result {
+            Ok(me) => break me,
+            Err(e) if unreachable(&e) => {
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %redactor.describe(&e),
+                    "the Bot API is not reachable yet; retrying"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.cancelled() => return Ok(()),
+                }
+                delay = (delay * 2).min(START_RETRY_MAX);
+                attempt += 1;
+            }
+            Err(e) => return Err(api_error(&redactor, &e)),
+        }
     };
     let username = me.username().to_string();
 
@@ -440,6 +463,20 @@ where
         }
     };
     result.map_err(|e| api_error(redactor, &e))
+}
+
+/// First and longest wait between attempts to reach the Bot API at start.
+const START_RETRY_FIRST: Duration = Duration::from_millis(250);
+const START_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Whether an error at start means "not reachable yet" (no connection, a timeout, a proxy's
+/// 5xx page) rather than an answer from Telegram, such as a refused token.
+fn unreachable(e: &teloxide::RequestError) -> bool {
+    use teloxide::RequestError as E;
+    matches!(
+        e,
+        E::Network(_) | E::Io(_) | E::InvalidJson { .. } | E::RetryAfter(_)
+    )
 }
 
 fn api_error(redactor: &Redactor, e: &teloxide::RequestError) -> TelegramError {

@@ -256,6 +256,11 @@ impl Shared {
 impl BotApi {
     /// Binds 127.0.0.1:0 and serves token [`TOKEN`] for bot [`BOT_ID`] @[`BOT_USERNAME`].
     pub async fn start() -> BotApi {
+        BotApi::start_on("127.0.0.1:0").await
+    }
+
+    /// [`BotApi::start`] on a given address (a server that comes up after its client).
+    pub async fn start_on(addr: &str) -> BotApi {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 poll_mode: PollMode::Exclusive,
@@ -275,9 +280,7 @@ impl BotApi {
             }),
             changed: watch::Sender::new(0),
         });
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake Bot API");
+        let listener = TcpListener::bind(addr).await.expect("bind fake Bot API");
         let addr = listener.local_addr().expect("local addr");
         let app = Router::new()
             .route("/{bot_token}/{method}", any(handle))
