@@ -1153,3 +1153,39 @@ async fn a_bot_started_before_its_api_server_comes_up_with_it() {
     assert!(log.contains("not reachable yet"), "{log}");
     assert!(!log.contains(TOKEN), "the token never appears: {log}");
 }
+
+/// An update teloxide cannot parse is logged by its id and kind only: the sender's name and
+/// words never reach the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unparseable_update_leaves_no_name_in_the_log() {
+    let api = BotApi::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}", dir.path().join("bot.db").display());
+    let mut bot = spawn_bot(&api, &db_url, dir.path());
+    // Up and answering first.
+    ask_via(&api, 21, &zh(21), "/tasks").await;
+    let user =
+        json!({"id": 777, "is_bot": false, "first_name": "张秘密", "username": "secret_user"});
+    let chat = json!({"id": 987_654_321, "type": "private", "first_name": "张秘密"});
+    api.push_update(json!({"message": {
+        "message_id": 5, "from": user, "chat": chat, "date": "yesterday",
+        "text": "我的电话是13812345678",
+    }}));
+    wait_until("the broken update confirmed", async || {
+        api.pending_updates() == 0
+    })
+    .await;
+    // Still answering afterwards.
+    let reply = ask_via(&api, 22, &zh(22), "/tasks").await;
+    assert!(reply.contains("20件重点民生实事"), "{reply}");
+    bot.child.start_kill().expect("kill");
+    let _ = bot.child.wait().await;
+    let log = bot.stderr().await;
+    assert!(
+        log.contains("Cannot parse an update"),
+        "the failure is logged: {log}"
+    );
+    for secret in ["张秘密", "secret_user", "13812345678", "987654321"] {
+        assert!(!log.contains(secret), "{secret} in the log: {log}");
+    }
+}

@@ -254,17 +254,63 @@ impl Redactor {
     }
 }
 
+/// Update kinds, for naming an update that could not be parsed.
+const UPDATE_KINDS: &[&str] = &[
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "callback_query",
+    "inline_query",
+    "chosen_inline_result",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "message_reaction",
+    "poll",
+    "poll_answer",
+];
+
+/// teloxide logs an update it cannot parse whole — with the sender's id, name and text. Such
+/// a line keeps only the update's id and kind: a resident's words are personal information.
+fn scrub_unparsed_update(line: &str) -> std::borrow::Cow<'_, str> {
+    const MARK: &str = "Cannot parse an update";
+    let Some(at) = line.find(MARK) else {
+        return std::borrow::Cow::Borrowed(line);
+    };
+    let id = line.find("update_id").and_then(|i| {
+        let digits: String = line[i..]
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(char::is_ascii_digit)
+            .collect();
+        (!digits.is_empty()).then_some(digits)
+    });
+    let kind = UPDATE_KINDS
+        .iter()
+        .filter_map(|k| line.find(&format!("\"{k}\"")).map(|i| (i, *k)))
+        .min()
+        .map(|(_, k)| k);
+    std::borrow::Cow::Owned(format!(
+        "{}{MARK} (update_id {}, kind {}); its content is not logged\n",
+        &line[..at],
+        id.as_deref().unwrap_or("unknown"),
+        kind.unwrap_or("unknown")
+    ))
+}
+
 /// See [`Redactor::stderr`].
 pub struct RedactingStderr(Redactor);
 
 impl std::io::Write for RedactingStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         // The formatter writes each event whole, so a token is never split across calls.
+        let raw = String::from_utf8_lossy(buf);
+        let text = scrub_unparsed_update(&raw);
         if self.0.secrets.is_empty() {
-            std::io::stderr().write_all(buf)?;
-        } else {
-            let text = self.0.redact_str(&String::from_utf8_lossy(buf));
             std::io::stderr().write_all(text.as_bytes())?;
+        } else {
+            std::io::stderr().write_all(self.0.redact_str(&text).as_bytes())?;
         }
         Ok(buf.len())
     }
