@@ -1164,8 +1164,7 @@ async fn an_unparseable_update_leaves_no_name_in_the_log() {
     let mut bot = spawn_bot(&api, &db_url, dir.path());
     // Up and answering first.
     ask_via(&api, 21, &zh(21), "/tasks").await;
-    let user =
-        json!({"id": 777, "is_bot": false, "first_name": "张秘密", "username": "secret_user"});
+    let user = json!({"id": 987_654_321, "is_bot": false, "first_name": "张秘密", "username": "secret_user"});
     let chat = json!({"id": 987_654_321, "type": "private", "first_name": "张秘密"});
     api.push_update(json!({"message": {
         "message_id": 5, "from": user, "chat": chat, "date": "yesterday",
