@@ -1188,3 +1188,63 @@ async fn an_unparseable_update_leaves_no_name_in_the_log() {
         assert!(!log.contains(secret), "{secret} in the log: {log}");
     }
 }
+
+/// Inline mode: `@bot 14` or `@bot 托位` in any chat offers cards to share — the task's live
+/// status or the answer, in the user's language, fresh (short cache); nothing for a question
+/// the bot cannot answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_queries_offer_cards_to_share() {
+    let bot = start().await;
+    let api = &bot.api;
+    let zh_user =
+        json!({"id": 701, "is_bot": false, "first_name": "Li", "language_code": "zh-hans"});
+    let en_user = json!({"id": 702, "is_bot": false, "first_name": "Ann", "language_code": "en"});
+    let queries = [
+        (&zh_user, "14"),
+        (&zh_user, "托位数怎么算"),
+        (&en_user, "what is staggered-time shared parking"),
+        (&en_user, "how do I renew my passport"),
+    ];
+    for (i, (user, query)) in queries.iter().enumerate() {
+        api.push_update(json!({"inline_query": {
+            "id": format!("iq-{i}"), "from": user, "query": query, "offset": "",
+        }}));
+        api.wait_calls("answerInlineQuery", i + 1, WAIT).await;
+    }
+    let answers = api.requests("answerInlineQuery");
+    let by_id = |id: &str| {
+        answers
+            .iter()
+            .find(|a| a["inline_query_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no answer to {id}: {answers:?}"))
+    };
+    let first = by_id("iq-0");
+    assert_eq!(first["cache_time"], 30, "{first}");
+    let card = &first["results"][0];
+    assert_eq!(card["type"], "article");
+    assert_eq!(card["title"], "第14项 城市老旧供水管网改造", "{card}");
+    let text = card["input_message_content"]["message_text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("14.1 老旧供水管网改造长度"), "{text}");
+    assert!(
+        card["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("尚未报告"),
+        "{card}"
+    );
+    let childcare = by_id("iq-1");
+    let titles: Vec<&str> = childcare["results"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|c| c["title"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(titles.iter().any(|t| t.contains("托")), "{titles:?}");
+    let parking = by_id("iq-2");
+    let title = parking["results"][0]["title"].as_str().unwrap_or_default();
+    assert!(title.contains("staggered"), "in English: {parking}");
+    let passport = by_id("iq-3");
+    assert_eq!(passport["results"], json!([]), "{passport}");
+    bot.stop().await;
+}

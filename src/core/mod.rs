@@ -128,6 +128,33 @@ impl Admins {
     }
 }
 
+/// Something to share into another chat: a title and a line to choose it by, and the text
+/// that is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub title: String,
+    pub description: String,
+    pub text: String,
+}
+
+/// Longest text a shared card carries (Telegram's message limit, with room for markup).
+pub const MAX_CARD_CHARS: usize = 3_500;
+
+impl Card {
+    fn clipped(mut self) -> Card {
+        if self.text.chars().count() > MAX_CARD_CHARS {
+            self.text = self
+                .text
+                .chars()
+                .take(MAX_CARD_CHARS - 1)
+                .collect::<String>()
+                + "…";
+        }
+        self.title = self.title.chars().take(100).collect();
+        self
+    }
+}
+
 /// What time it is, for judging progress against the calendar; tests set their own.
 pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
@@ -297,6 +324,66 @@ impl Core {
         let forgotten = self.store.forget_user(channel, user_id).await?;
         self.unnotice(channel, user_id);
         Ok(forgotten)
+    }
+
+    /// What a resident can share into another chat for `query` (Telegram's inline mode,
+    /// `@bot 14`, `@bot 托位`): a task's live status or the answer the bot is sure of; nothing
+    /// for a question it cannot answer with confidence.
+    pub async fn share_cards(&self, query: &str, lang: Lang) -> Result<Vec<Card>, StoreError> {
+        let query = crate::text::clean(query);
+        let query = query.trim();
+        let mut ids: Vec<String> = Vec::new();
+        let mut lang = lang;
+        let named_task = crate::progress::TaskRef::parse(query)
+            .filter(|r| r.item.is_none())
+            .and_then(|r| self.knowledge.task(r.task));
+        if let Some(task) = named_task {
+            ids.push(task.id.clone());
+        } else if !query.is_empty() && query.chars().count() <= MAX_TEXT_CHARS {
+            let d = self.answers.decide(query);
+            lang = d.lang;
+            // A card is posted into someone else's chat as the bot's word: only an answer the
+            // bot is sure of, never a "did you mean" guess.
+            if d.kind == crate::matcher::Kind::Answer {
+                ids.extend(d.id);
+            }
+        }
+        let mut cards = Vec::new();
+        for id in ids {
+            let Some(entry) = self.knowledge.entry(&id) else {
+                continue;
+            };
+            let title = answers::label(entry, lang);
+            let card = match entry.task.and_then(|n| self.knowledge.task(n)) {
+                Some(task) => {
+                    let states = self.store.states(Some(task.number)).await?;
+                    let text = crate::progress::render_status(
+                        task,
+                        &states,
+                        &self.knowledge.period,
+                        self.now(),
+                        lang,
+                    );
+                    // The status line under the title: where the task stands.
+                    let description = text.lines().nth(1).unwrap_or_default().to_string();
+                    Card {
+                        title,
+                        description,
+                        text,
+                    }
+                }
+                None => {
+                    let answer = entry.answer.get(lang);
+                    Card {
+                        description: answer.chars().take(80).collect(),
+                        text: format!("【{title}】\n{answer}"),
+                        title,
+                    }
+                }
+            };
+            cards.push(card.clipped());
+        }
+        Ok(cards)
     }
 
     /// The greeting for `/start` and new followers: what the bot does, with examples.

@@ -7,7 +7,10 @@ use std::time::Duration;
 use teloxide::RequestError;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
-use teloxide::types::{CallbackQuery, Me, ParseMode, User};
+use teloxide::types::{
+    CallbackQuery, InlineQuery, InlineQueryResult, InlineQueryResultArticle, InputMessageContent,
+    InputMessageContentText, Me, ParseMode, User,
+};
 use teloxide::utils::command::BotCommands;
 
 use super::{CHANNEL, Redactor, render};
@@ -62,6 +65,7 @@ pub(super) fn schema() -> UpdateHandler<Infallible> {
         )
         .branch(Update::filter_message().endpoint(on_message))
         .branch(Update::filter_callback_query().endpoint(on_callback))
+        .branch(Update::filter_inline_query().endpoint(on_inline_query))
         // Edits, channel posts, membership changes and the rest: nothing to answer.
         .endpoint(|upd: Update| async move {
             tracing::debug!(update = upd.id.0, "ignoring an update of another kind");
@@ -219,6 +223,54 @@ pub fn strip_mention(text: &str, username: &str) -> Option<String> {
         .trim_matches(|c: char| c == ',' || c == '，' || c == ':' || c == '：' || c.is_whitespace())
         .to_string();
     Some(cleaned)
+}
+
+/// Progress stays fresh in shared cards: Telegram may reuse an answer only this long.
+const INLINE_CACHE_SECS: u32 = 30;
+
+/// `@bot 14` or `@bot 托位` typed in any chat: cards of the task's status or the answer, to
+/// share into that chat. A query the bot cannot answer gets no cards.
+async fn on_inline_query(bot: Bot, q: InlineQuery, shared: Arc<Shared>) -> Result<(), Infallible> {
+    if shared.limiter.check(q.from.id.0) != Verdict::Allow {
+        return Ok(());
+    }
+    let lang = lang_of(&q.from).unwrap_or(Lang::Zh);
+    let cards = match shared.core.share_cards(&q.query, lang).await {
+        Ok(cards) => cards,
+        Err(e) => {
+            tracing::error!(error = %e, "building inline answers failed");
+            Vec::new()
+        }
+    };
+    let results: Vec<InlineQueryResult> = cards
+        .into_iter()
+        .enumerate()
+        .map(|(i, card)| {
+            // Cards are clipped by the core to fit one message: the first part is all of it.
+            let html = render::html_parts(&card.text)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            let content = InputMessageContentText::new(html).parse_mode(ParseMode::Html);
+            InlineQueryResult::Article(
+                InlineQueryResultArticle::new(
+                    i.to_string(),
+                    card.title,
+                    InputMessageContent::Text(content),
+                )
+                .description(card.description),
+            )
+        })
+        .collect();
+    if let Err(e) = bot
+        .answer_inline_query(q.id, results)
+        .cache_time(INLINE_CACHE_SECS)
+        .is_personal(false)
+        .await
+    {
+        tracing::warn!(error = %shared.redactor.describe(&e), "answering an inline query failed");
+    }
+    Ok(())
 }
 
 async fn on_callback(bot: Bot, q: CallbackQuery, shared: Arc<Shared>) -> Result<(), Infallible> {

@@ -641,6 +641,7 @@ const METHODS: &[&str] = &[
     "editMessageReplyMarkup",
     "deleteMessage",
     "answerCallbackQuery",
+    "answerInlineQuery",
     "sendChatAction",
     "close",
     "logOut",
