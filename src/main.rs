@@ -135,6 +135,7 @@ fn main() -> anyhow::Result<()> {
     let knowledge = Knowledge::load_dir(&cli.faq)
         .map_err(|e| anyhow::anyhow!("the knowledge base has a mistake: {e}"))?;
     let knowledge = Arc::new(knowledge);
+    let cli_faq = cli.faq.clone();
     let settings = Settings {
         database_url: cli.database_url.clone(),
         admin_ids: cli.admin_ids.clone(),
@@ -179,9 +180,12 @@ fn main() -> anyhow::Result<()> {
                 }
                 // WECHAT_KF=1: the account has customer-service staff to take "转人工".
                 let staff = std::env::var("WECHAT_KF").is_ok_and(|v| v.trim() == "1");
+                let menu = minsheng::wechat::menu::Menu::load(&cli_faq)
+                    .map_err(|e| anyhow::anyhow!("the WeChat menu has a mistake: {e}"))?;
                 let handler = Arc::new(
                     minsheng::wechat::bot::CoreHandler::new(Arc::clone(&core))
-                        .with_staff_transfer(staff),
+                        .with_staff_transfer(staff)
+                        .with_menu(menu),
                 );
                 let router = minsheng::wechat::router(config, handler, core.store().clone());
                 let app = axum::Router::new().nest("/wechat", router);
@@ -357,6 +361,12 @@ fn main() -> anyhow::Result<()> {
                     .sum::<usize>(),
                 knowledge.lexicon.synonyms.len(),
             );
+            match minsheng::wechat::menu::Menu::load(&cli.faq)
+                .map_err(|e| anyhow::anyhow!("the WeChat menu has a mistake: {e}"))?
+            {
+                Some(menu) => println!("WeChat menu: {} items — OK", menu.len()),
+                None => println!("WeChat menu: none (no wechat_menu.toml)"),
+            }
             let without = knowledge.tasks_without_contact();
             if !without.is_empty() {
                 let list: Vec<String> = without.iter().map(u32::to_string).collect();

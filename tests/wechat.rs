@@ -62,6 +62,7 @@ impl Handler for Recorder {
                     format!("echo: {content}")
                 }
                 Inbound::Voice { recognition } => format!("heard: {recognition}"),
+                Inbound::Click { key } => format!("menu: {key}"),
                 Inbound::Subscribe => "欢迎关注".to_owned(),
                 Inbound::Unsubscribe => String::new(),
                 Inbound::Other { msg_type } => format!("unsupported: {msg_type}"),

@@ -358,3 +358,27 @@ async fn voice_messages_are_answered_as_heard() {
         assert!(reply.contains("文字"), "{reply}");
     }
 }
+
+/// A tap on a `click` item of the account's menu (`faq/wechat_menu.toml`) is answered like the
+/// command it names; an undeclared key gets no reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn menu_taps_run_their_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wx = start(&dir).await;
+    let click = |key: &str| {
+        format!(
+            "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+             <FromUserName><![CDATA[{RESIDENT}]]></FromUserName><CreateTime>{}</CreateTime>\
+             <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>\
+             <EventKey><![CDATA[{key}]]></EventKey></xml>",
+            now()
+        )
+    };
+    let (status, reply) = wx.send(&click("STATUS_14"), true).await;
+    assert_eq!(status, 200);
+    assert!(reply.starts_with("第14项 城市老旧供水管网改造"), "{reply}");
+    let (_, reply) = wx.send(&click("TASKS"), true).await;
+    assert!(reply.contains("20件重点民生实事"), "{reply}");
+    let (status, reply) = wx.send(&click("NO_SUCH_KEY"), true).await;
+    assert_eq!((status, reply.as_str()), (200, ""));
+}

@@ -22,6 +22,8 @@ pub struct CoreHandler {
     core: Arc<Core>,
     /// `WECHAT_KF=1`: the account has customer-service staff, and "转人工" goes to them.
     staff: bool,
+    /// The account's menu (`faq/wechat_menu.toml`): what each `click` key runs.
+    menu: Option<super::menu::Menu>,
     choices: Mutex<HashMap<String, Vec<Button>>>,
     /// Per OpenID, as on Telegram: a script must not keep the core busy.
     limiter: Limiter<String>,
@@ -37,9 +39,16 @@ impl CoreHandler {
         CoreHandler {
             core,
             staff: false,
+            menu: None,
             choices: Mutex::new(HashMap::new()),
             limiter: Limiter::new(limit),
         }
+    }
+
+    /// Answers taps on the account's menu with the commands it declares.
+    pub fn with_menu(mut self, menu: Option<super::menu::Menu>) -> CoreHandler {
+        self.menu = menu;
+        self
     }
 
     /// Hands "转人工" / "人工客服" to the account's customer-service staff (`WECHAT_KF=1`).
@@ -140,6 +149,14 @@ impl Handler for CoreHandler {
                 }
                 String::new()
             }
+            // A menu tap runs the command its key names, as if it had been typed.
+            Inbound::Click { key } => match self.menu.as_ref().and_then(|m| m.command_for(&key)) {
+                Some(command) => self.text(&msg.openid, command).await,
+                None => {
+                    tracing::warn!(%key, "a menu key that faq/wechat_menu.toml does not declare");
+                    String::new()
+                }
+            },
             Inbound::Other { msg_type } if msg_type.starts_with("event:") => String::new(),
             Inbound::Other { .. } => {
                 "目前我只能读懂文字消息，请用文字提问。\nI can only read text messages for now."

@@ -19,6 +19,7 @@
 //!   send another body under its signature within the window, once.
 
 pub mod bot;
+pub mod menu;
 pub mod protocol;
 
 use std::collections::{HashMap, VecDeque};
@@ -153,8 +154,12 @@ pub enum Inbound {
     },
     Subscribe,
     Unsubscribe,
+    /// A tap on a `click` item of the account's menu, with its key.
+    Click {
+        key: String,
+    },
     /// Any other message type (`image`, `voice`, `location`, …); other events appear as
-    /// `event:<Event>`, e.g. `event:CLICK`.
+    /// `event:<Event>`, e.g. `event:VIEW`.
     Other {
         msg_type: String,
     },
@@ -547,6 +552,9 @@ fn incoming(msg: &Message) -> Result<Incoming, Reject> {
         "event" => match msg.event.as_deref().unwrap_or_default() {
             e if e.eq_ignore_ascii_case("subscribe") => Inbound::Subscribe,
             e if e.eq_ignore_ascii_case("unsubscribe") => Inbound::Unsubscribe,
+            e if e.eq_ignore_ascii_case("CLICK") => Inbound::Click {
+                key: msg.event_key.clone().unwrap_or_default(),
+            },
             e => Inbound::Other {
                 msg_type: format!("event:{e}"),
             },
@@ -756,11 +764,20 @@ mod tests {
         );
         let i = incoming(&message("event", Some("unsubscribe"), None)).unwrap();
         assert_eq!(i.inbound, Inbound::Unsubscribe);
-        let i = incoming(&message("event", Some("CLICK"), None)).unwrap();
+        let mut click = message("event", Some("CLICK"), None);
+        click.event_key = Some("TASKS".into());
+        let i = incoming(&click).unwrap();
+        assert_eq!(
+            i.inbound,
+            Inbound::Click {
+                key: "TASKS".into()
+            }
+        );
+        let i = incoming(&message("event", Some("VIEW"), None)).unwrap();
         assert_eq!(
             i.inbound,
             Inbound::Other {
-                msg_type: "event:CLICK".into()
+                msg_type: "event:VIEW".into()
             }
         );
         let i = incoming(&message("image", None, Some("7"))).unwrap();
