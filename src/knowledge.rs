@@ -182,6 +182,20 @@ pub struct Lexicon {
     pub intent_procedure: Vec<String>,
     /// English words matched as typed, because their stem is another topic's word.
     pub unstemmed: Vec<String>,
+    /// The list as a whole (`[list]`): a question made only of these words asks about the
+    /// list itself, and is answered with `list_entry` followed by every task's progress.
+    pub list: ListCue,
+}
+
+/// A question about the list as a whole ("今年有哪些民生实事", "what are the 20 projects").
+#[derive(Debug, Clone, Default)]
+pub struct ListCue {
+    /// The entry that introduces the list (it counts the tasks).
+    pub entry: Option<String>,
+    /// Words naming the list or its items; a question must use at least one.
+    pub topic: Vec<String>,
+    /// Other words such a question may use (一共, 全部, 20, in total).
+    pub words: Vec<String>,
 }
 
 /// The whole validated knowledge base.
@@ -337,6 +351,18 @@ struct SynonymsFile {
     intent: RawIntent,
     #[serde(default)]
     words: RawWords,
+    #[serde(default)]
+    list: RawList,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawList {
+    entry: Option<String>,
+    #[serde(default)]
+    topic: Vec<String>,
+    #[serde(default)]
+    words: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -763,6 +789,20 @@ impl Knowledge {
         }
         let at = Locator::new(&synonyms_path, Some("words".into()), 0, "words");
         let unstemmed = at.list("unstemmed", synonyms.words.unstemmed)?;
+        let at = Locator::new(&synonyms_path, Some("list".into()), 0, "list");
+        let list = ListCue {
+            topic: at.list("topic", synonyms.list.topic)?,
+            words: at.list("words", synonyms.list.words)?,
+            entry: match synonyms.list.entry {
+                Some(id) if !entries.iter().any(|e| e.id == id) => {
+                    return Err(at.err("entry", format!("no entry has the id `{id}`")));
+                }
+                other => other,
+            },
+        };
+        if list.entry.is_some() && list.topic.is_empty() {
+            return Err(at.err("topic", "an entry for the list needs topic words"));
+        }
 
         Ok(Knowledge {
             entries,
@@ -776,6 +816,7 @@ impl Knowledge {
                 intent_quantity,
                 intent_procedure,
                 unstemmed,
+                list,
             },
             period,
             contacts,

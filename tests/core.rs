@@ -707,7 +707,26 @@ async fn control_characters_never_stored(db: Db) {
     assert!(reply.contains("👨\u{200d}👩\u{200d}👧"), "{reply}");
 }
 
+/// "今年有哪些民生实事": the entry that counts the tasks, then all twenty with their progress.
+async fn the_list_as_a_whole_shows_every_task(db: Db) {
+    let core = core(db.store).await;
+    let resident = from("telegram", "8");
+    for (q, heading, last) in [
+        ("今年都有哪些民生实事", "【起草过程】", "20. "),
+        ("what are the 20 projects?", "【Drafting process】", "20. "),
+    ] {
+        let reply = text(&core, &resident, q).await;
+        assert!(reply.starts_with(heading), "{q}: {reply}");
+        assert!(
+            reply.contains(" 1. ") && reply.contains(last),
+            "{q}: {reply}"
+        );
+        assert!(reply.contains("/status"), "{q}: {reply}");
+    }
+}
+
 on_both_backends!(
+    the_list_as_a_whole_shows_every_task,
     grants_name_exactly_whom,
     control_characters_never_stored,
     bad_updates_are_refused_and_change_nothing,

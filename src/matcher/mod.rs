@@ -93,6 +93,9 @@ pub struct Decision {
     /// The message asks how to apply, sign up, where or when (never answered outright).
     #[serde(skip)]
     pub procedure: bool,
+    /// The message asks about the list as a whole: `id` is the entry introducing it, to be
+    /// followed by every task's progress.
+    pub list: bool,
     /// Best entries first: the suggestions when `kind` is `Suggest`.
     pub candidates: Vec<Candidate>,
 }
@@ -172,6 +175,15 @@ pub struct Matcher {
     roles: PhraseTable,
     spelling: Spelling,
     stemmer: Stemmer,
+    list: WholeList,
+}
+
+/// What a question about the list as a whole is made of (see [`crate::knowledge::ListCue`]).
+#[derive(Default)]
+struct WholeList {
+    entry: Option<u32>,
+    topic: rustc_hash::FxHashSet<u64>,
+    words: rustc_hash::FxHashSet<u64>,
 }
 
 /// A message's tokens with their weights, ready to score.
@@ -254,7 +266,24 @@ impl Matcher {
             roles,
             spelling: Spelling::default(),
             stemmer,
+            list: WholeList::default(),
         };
+        let cue = &knowledge.lexicon.list;
+        m.list.entry = cue
+            .entry
+            .as_deref()
+            .and_then(|id| index_of.get(id).copied());
+        for (texts, set) in [(&cue.topic, 0), (&cue.words, 1)] {
+            for text in texts {
+                for t in m.content_tokens(text) {
+                    if set == 0 {
+                        m.list.topic.insert(t.key);
+                    } else {
+                        m.list.words.insert(t.key);
+                    }
+                }
+            }
+        }
 
         // Phrasings, unweighted first: weights need document frequencies over all of them.
         let mut raw: Vec<(u32, Field, Vec<Token>)> = Vec::new();
@@ -401,10 +430,30 @@ impl Matcher {
                     Intent::Progress
                 },
                 procedure: q.procedure,
+                list: false,
                 candidates: vec![Candidate {
                     id: e.id.clone(),
                     score: 1.0,
                 }],
+            };
+        }
+        // The list as a whole: every word of the question names the list or counts it.
+        if let Some(e) = self.list.entry
+            && q.content.iter().any(|c| self.list.topic.contains(&c.0.key))
+            && q.content
+                .iter()
+                .all(|c| self.list.topic.contains(&c.0.key) || self.list.words.contains(&c.0.key))
+            && !q.procedure
+        {
+            let id = self.entries[e as usize].id.clone();
+            return Decision {
+                kind: Kind::Answer,
+                id: Some(id.clone()),
+                lang: q.lang,
+                intent: q.intent,
+                procedure: false,
+                list: true,
+                candidates: vec![Candidate { id, score: 1.0 }],
             };
         }
         let mut scores = self.score(&q);
@@ -428,6 +477,7 @@ impl Matcher {
                 lang: q.lang,
                 intent: q.intent,
                 procedure: q.procedure,
+                list: false,
                 candidates: Vec::new(),
             };
         };
@@ -476,6 +526,7 @@ impl Matcher {
                 lang: q.lang,
                 intent: q.intent,
                 procedure: q.procedure,
+                list: false,
                 candidates: candidates(&scores, 3),
             }
         } else if best_score >= SUGGEST_MIN && q.total >= QUERY_MIN_WEIGHT {
@@ -491,6 +542,7 @@ impl Matcher {
                 lang: q.lang,
                 intent: q.intent,
                 procedure: q.procedure,
+                list: false,
                 candidates: candidates(&keep, 3),
             }
         } else {
@@ -500,6 +552,7 @@ impl Matcher {
                 lang: q.lang,
                 intent: q.intent,
                 procedure: q.procedure,
+                list: false,
                 candidates: candidates(&scores, 3),
             }
         }

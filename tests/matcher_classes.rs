@@ -1,0 +1,57 @@
+//! Classes of questions the matcher must get right, each with phrasings of its own (not taken
+//! from the evaluation sets): the list as a whole, a pair decided by intent, everyday words for
+//! official terms, and look-alikes the texts cannot answer.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use minsheng::knowledge::Knowledge;
+use minsheng::matcher::{Decision, Kind, Matcher};
+
+fn matcher() -> &'static Matcher {
+    static M: OnceLock<Matcher> = OnceLock::new();
+    M.get_or_init(|| Matcher::new(&Knowledge::load_dir(Path::new("faq")).expect("faq/ loads")))
+}
+
+fn decide(q: &str) -> Decision {
+    matcher().decide(q)
+}
+
+fn answers(q: &str, id: &str) {
+    let d = decide(q);
+    assert_eq!(
+        (d.kind, d.id.as_deref()),
+        (Kind::Answer, Some(id)),
+        "{q:?} should answer {id}: {d:?}"
+    );
+}
+
+#[test]
+fn the_list_as_a_whole_is_answered_with_the_entry_that_counts_it() {
+    for q in [
+        "民生实事都有哪些",
+        "今年的民生实事清单",
+        "总共有多少件实事",
+        "全部民生项目有哪些",
+        "20件民生实事是哪些",
+        "which livelihood projects are on the list",
+        "show me all the projects",
+        "how many projects in total",
+        "list of the 20 tasks",
+    ] {
+        let d = decide(q);
+        assert!(
+            d.kind == Kind::Answer && d.id.as_deref() == Some("drafting") && d.list,
+            "{q:?}: {d:?}"
+        );
+    }
+    answers("今年一共办几件实事", "drafting");
+    // A question about the list that asks something else is not the list.
+    for q in [
+        "为什么要办民生实事",
+        "民生实事的出台背景",
+        "民生实事是哪个部门起草的",
+    ] {
+        assert!(!decide(q).list, "{q:?}");
+    }
+}
