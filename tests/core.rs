@@ -725,7 +725,25 @@ async fn the_list_as_a_whole_shows_every_task(db: Db) {
     }
 }
 
+/// A single surviving candidate is asked as a yes/no question, with one button.
+async fn a_single_candidate_is_a_yes_no_question(db: Db) {
+    let core = core(db.store).await;
+    let resident = from("telegram", "9");
+    let replies = say(&core, &resident, "小区改造完以后有啥不一样").await;
+    assert!(
+        replies[0]
+            .text
+            .starts_with("是不是想问：城镇老旧小区改造能带来什么变化？"),
+        "{}",
+        replies[0].text
+    );
+    assert!(!replies[0].text.contains("1."), "{}", replies[0].text);
+    assert_eq!(replies[0].buttons.len(), 1, "{:?}", replies[0].buttons);
+    assert_eq!(replies[0].buttons[0].data, "entry:qa2:zh");
+}
+
 on_both_backends!(
+    a_single_candidate_is_a_yes_no_question,
     the_list_as_a_whole_shows_every_task,
     grants_name_exactly_whom,
     control_characters_never_stored,

@@ -55,3 +55,21 @@ fn the_list_as_a_whole_is_answered_with_the_entry_that_counts_it() {
         assert!(!decide(q).list, "{q:?}");
     }
 }
+
+#[test]
+fn a_policy_task_pair_is_decided_by_intent_not_offered_both() {
+    // What is / why / what good → the policy answer; how many / how far → the task.
+    answers("什么叫托位", "qa4");
+    answers("托育位置建了多少", "task7");
+    answers("错时停车是啥", "qa3");
+    answers("how many shared parking spaces are done", "task4");
+    answers("why share parking spaces after hours", "qa3");
+    answers("what is the point of renovating old neighbourhoods", "qa2");
+    answers("无障碍示范村的目标", "task13");
+    answers("how far along is the childcare places target", "task7");
+    // Unsure, but the intent still rules the other side out: one candidate, asked as yes/no.
+    let d = decide("小区改造完以后有啥不一样");
+    assert_eq!(d.kind, Kind::Suggest, "{d:?}");
+    let ids: Vec<&str> = d.candidates.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["qa2"], "{d:?}");
+}

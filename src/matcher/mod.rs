@@ -23,6 +23,8 @@ use normalize::{
 
 /// Score at or above which the best entry may be answered outright.
 const ANSWER_MIN: f32 = 0.70;
+/// The same for a policy/task pair whose side a clear intent picked: both sides hold the topic.
+const PAIR_ANSWER_MIN: f32 = 0.64;
 /// How far the answered entry must lead the next unrelated one.
 const ANSWER_MARGIN: f32 = 0.12;
 /// Score at or above which an entry is worth offering as "did you mean".
@@ -193,6 +195,8 @@ struct Query {
     procedure: bool,
     total: f32,
     intent: Intent,
+    /// Cues of more than one intent (what is the target…): the intent is not clear-cut.
+    mixed: bool,
     lang: Lang,
     features: FeatureSet,
 }
@@ -485,6 +489,8 @@ impl Matcher {
         // A policy/task pair close in score: the question's intent tips the balance, and the
         // other side of the pair then no longer counts against the answer's margin.
         let mut pair_settled = false;
+        let mut pair_top = best_score;
+        let mut by_intent = false;
         if let Some(&(second, second_score)) = scores.get(1)
             && self.entries[best as usize].related == Some(second)
             && best_score - second_score < PAIR_WINDOW
@@ -510,7 +516,21 @@ impl Matcher {
                 best_score = second_score;
             }
             pair_settled = true;
+            // Only a single clear cue picks a side on its own, and only a side nearly as
+            // strong as the other: the cue tips a balance, it does not overturn the evidence.
+            if q.intent != Intent::Unknown
+                && !q.mixed
+                && self.entries[best as usize].kind == favoured
+                && pair_top.max(second_score) - best_score <= INTENT_BONUS / 2.0
+            {
+                pair_top = pair_top.max(second_score);
+                by_intent = true;
+            }
         }
+        // Both sides of a pair hold the topic: with a clear intent (what is / why → the policy
+        // answer; how far / how many → the task) the side it picks is answered on the pair's
+        // strength, and the other side is not offered beside it.
+        let best_score = if by_intent { pair_top } else { best_score };
         let related = self.entries[best as usize].related;
         let runner_up = scores
             .iter()
@@ -519,7 +539,12 @@ impl Matcher {
             .map_or(0.0, |s| s.1);
         let clear = best_score - runner_up >= ANSWER_MARGIN - f32::EPSILON;
 
-        if best_score >= ANSWER_MIN && clear && q.total >= QUERY_MIN_WEIGHT && !q.procedure {
+        let answer_min = if by_intent {
+            PAIR_ANSWER_MIN
+        } else {
+            ANSWER_MIN
+        };
+        if best_score >= answer_min && clear && q.total >= QUERY_MIN_WEIGHT && !q.procedure {
             Decision {
                 kind: Kind::Answer,
                 id: Some(self.entries[best as usize].id.clone()),
@@ -533,6 +558,7 @@ impl Matcher {
             let keep: Vec<(u32, f32)> = scores
                 .iter()
                 .copied()
+                .filter(|&(e, _)| !(by_intent && related == Some(e)))
                 .take(3)
                 .filter(|&(_, s)| s >= SUGGEST_MIN.min(best_score * 0.75))
                 .collect();
@@ -693,6 +719,7 @@ impl Matcher {
         let features = FeatureSet::new(features(&tokens));
         Query {
             total: content.iter().map(|c| c.1).sum(),
+            mixed: definition && (progress || quantity),
             procedure,
             content,
             intent,
