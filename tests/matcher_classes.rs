@@ -73,3 +73,19 @@ fn a_policy_task_pair_is_decided_by_intent_not_offered_both() {
     let ids: Vec<&str> = d.candidates.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["qa2"], "{d:?}");
 }
+
+#[test]
+fn everyday_words_are_read_as_the_official_terms() {
+    answers("水管子今年要更换多少公里", "task14");
+    answers("old water lines replaced this year", "task14");
+    answers("农贸市场买的菜能不能送检", "task15");
+    answers("卫生院的秤和体温计有人免费检定吗", "task16");
+    answers(
+        "free checks of thermometers and blood pressure monitors at clinics",
+        "task16",
+    );
+    answers("村里的臭水坑治理得怎么样了", "task6");
+    answers("健身步道修了多少公里", "task2");
+    answers("are there matchmaking events for young people", "task12");
+    answers("do teachers visit families at home", "task11");
+}

@@ -401,6 +401,7 @@ impl Matcher {
             }
         }
         texts.extend(lex.synonyms.iter().flat_map(|g| &g.terms));
+        texts.extend(lex.concepts.iter().flat_map(|c| &c.names));
         texts.extend(lex.fillers_en.iter().chain(&lex.intent_definition));
         texts.extend(lex.intent_progress.iter().chain(&lex.intent_quantity));
         for text in texts {
@@ -1130,6 +1131,24 @@ impl PhraseTable {
                     continue;
                 }
                 table.insert(pattern, Action::Replace(replacement.clone()));
+            }
+        }
+        // Everyday names of an official term are read as the term, in its canonical form;
+        // a synonym group's own reading of a word wins.
+        for concept in &lex.concepts {
+            let replacement: Vec<Token> = table
+                .apply(tokenize(&concept.term, stemmer))
+                .into_iter()
+                .map(|t| t.token)
+                .collect();
+            for name in &concept.names {
+                let pattern: Vec<u64> = tokenize(name, stemmer)
+                    .into_iter()
+                    .map(|t| t.token.key)
+                    .collect();
+                if !pattern.is_empty() {
+                    table.insert(pattern, Action::Replace(replacement.clone()));
+                }
             }
         }
         table
