@@ -89,3 +89,33 @@ fn everyday_words_are_read_as_the_official_terms() {
     answers("are there matchmaking events for young people", "task12");
     answers("do teachers visit families at home", "task11");
 }
+
+#[test]
+fn look_alikes_the_texts_cannot_answer_are_never_answered() {
+    // Where a place will be, how long one may stay, what it costs by the hour, how to sign up:
+    // the topic is offered, never answered as if the text said.
+    for q in [
+        "新建的口袋公园具体位置在哪",
+        "绿道修在哪里",
+        "人才驿站一次能待多久",
+        "学校门口停车一小时收多少",
+        "托育机构收费标准是啥",
+        "家长学校咋个报名",
+        "where exactly will the new greenways go",
+        "how long can we stay at the talent station",
+        "what does hospital parking cost per hour",
+        "how to register for the youth night school",
+    ] {
+        let d = decide(q);
+        assert_ne!(d.kind, Kind::Answer, "{q:?}: {d:?}");
+    }
+    // Out of scope, sharing a word by chance: no unrelated "did you mean".
+    for q in [
+        "renew my passport",
+        "how do I renew my driving licence",
+        "can I renew my library card online",
+    ] {
+        let d = decide(q);
+        assert_eq!(d.kind, Kind::None, "{q:?}: {d:?}");
+    }
+}

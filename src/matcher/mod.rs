@@ -29,6 +29,9 @@ const PAIR_ANSWER_MIN: f32 = 0.64;
 const ANSWER_MARGIN: f32 = 0.12;
 /// Score at or above which an entry is worth offering as "did you mean".
 const SUGGEST_MIN: f32 = 0.40;
+/// A message whose words the base never uses make up this share of it or more is about
+/// something else: shared words earn no "did you mean" ("renew my passport" is not "urban renewal").
+const UNKNOWN_MAX_SHARE: f32 = 0.5;
 /// Within this distance, a policy/task pair is told apart by intent as well as by score.
 const PAIR_WINDOW: f32 = 0.25;
 /// How much a clear intent cue adds to the side of a policy/task pair it favours.
@@ -197,6 +200,8 @@ struct Query {
     intent: Intent,
     /// Cues of more than one intent (what is the target…): the intent is not clear-cut.
     mixed: bool,
+    /// Weight of the English words no phrasing of the base uses.
+    unknown: f32,
     lang: Lang,
     features: FeatureSet,
 }
@@ -555,7 +560,10 @@ impl Matcher {
                 list: false,
                 candidates: candidates(&scores, 3),
             }
-        } else if best_score >= SUGGEST_MIN && q.total >= QUERY_MIN_WEIGHT {
+        } else if best_score >= SUGGEST_MIN
+            && q.total >= QUERY_MIN_WEIGHT
+            && q.unknown < UNKNOWN_MAX_SHARE * q.total
+        {
             let keep: Vec<(u32, f32)> = scores
                 .iter()
                 .copied()
@@ -721,6 +729,13 @@ impl Matcher {
         Query {
             total: content.iter().map(|c| c.1).sum(),
             mixed: definition && (progress || quantity),
+            unknown: content
+                .iter()
+                // A Chinese character the base never uses is more likely a slip (see
+                // `score_with`); an English word after spelling correction is not.
+                .filter(|c| c.0.kind == TokenKind::Word && !self.idf.contains_key(&c.0.key))
+                .map(|c| c.1)
+                .sum(),
             procedure,
             content,
             intent,
