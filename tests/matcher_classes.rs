@@ -38,6 +38,8 @@ fn the_list_as_a_whole_is_answered_with_the_entry_that_counts_it() {
         "show me all the projects",
         "how many projects in total",
         "list of the 20 tasks",
+        "一共有几项任务",
+        "20项任务都完成了吗",
     ] {
         let d = decide(q);
         assert!(

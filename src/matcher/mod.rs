@@ -187,8 +187,34 @@ pub struct Matcher {
 #[derive(Default)]
 struct WholeList {
     entry: Option<u32>,
-    topic: rustc_hash::FxHashSet<u64>,
-    words: rustc_hash::FxHashSet<u64>,
+    /// Each word as token keys, and whether it is a topic word; longest first.
+    phrases: Vec<(Vec<u64>, bool)>,
+}
+
+impl WholeList {
+    /// Whether a message (its non-filler tokens: key, and whether it is content) is made only
+    /// of the list's words, with at least one topic word. Words are matched whole: a
+    /// character of one (目 of 项目) is not the word.
+    fn covers(&self, seq: &[(u64, bool)]) -> bool {
+        let mut topic = false;
+        let mut i = 0;
+        while i < seq.len() {
+            let hit = self.phrases.iter().find(|(p, _)| {
+                p.len() <= seq.len() - i && p.iter().zip(&seq[i..]).all(|(k, t)| *k == t.0)
+            });
+            match hit {
+                Some((p, is_topic)) => {
+                    topic |= *is_topic;
+                    i += p.len();
+                }
+                // A cue outside the list's words (进度, 是什么) says what is asked; content
+                // outside them is another topic.
+                None if seq[i].1 => return false,
+                None => i += 1,
+            }
+        }
+        topic
+    }
 }
 
 /// A message's tokens with their weights, ready to score.
@@ -200,6 +226,9 @@ struct Query {
     intent: Intent,
     /// Cues of more than one intent (what is the target…): the intent is not clear-cut.
     mixed: bool,
+    /// The message's tokens but fillers, in order: key, and whether it is content (a cue such
+    /// as 任务 in "一共有几项任务" may name the list as well).
+    seq: Vec<(u64, bool)>,
     /// Weight of the English words no phrasing of the base uses.
     unknown: f32,
     lang: Lang,
@@ -282,17 +311,23 @@ impl Matcher {
             .entry
             .as_deref()
             .and_then(|id| index_of.get(id).copied());
-        for (texts, set) in [(&cue.topic, 0), (&cue.words, 1)] {
+        for (texts, is_topic) in [(&cue.topic, true), (&cue.words, false)] {
             for text in texts {
-                for t in m.content_tokens(text) {
-                    if set == 0 {
-                        m.list.topic.insert(t.key);
-                    } else {
-                        m.list.words.insert(t.key);
-                    }
+                // A topic word may also be a cue (任务, 几项): every token but fillers counts.
+                let keys: Vec<u64> = m
+                    .analyse(text)
+                    .into_iter()
+                    .filter(|t| t.token.role != Role::Filler)
+                    .map(|t| t.token.key)
+                    .collect();
+                if !keys.is_empty() {
+                    m.list.phrases.push((keys, is_topic));
                 }
             }
         }
+        m.list
+            .phrases
+            .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
 
         // Phrasings, unweighted first: weights need document frequencies over all of them.
         let mut raw: Vec<(u32, Field, Vec<Token>)> = Vec::new();
@@ -449,10 +484,7 @@ impl Matcher {
         }
         // The list as a whole: every word of the question names the list or counts it.
         if let Some(e) = self.list.entry
-            && q.content.iter().any(|c| self.list.topic.contains(&c.0.key))
-            && q.content
-                .iter()
-                .all(|c| self.list.topic.contains(&c.0.key) || self.list.words.contains(&c.0.key))
+            && self.list.covers(&q.seq)
             && !q.procedure
         {
             let id = self.entries[e as usize].id.clone();
@@ -676,6 +708,11 @@ impl Matcher {
             Intent::Unknown
         };
 
+        let seq: Vec<(u64, bool)> = analysed
+            .iter()
+            .filter(|t| t.token.role != Role::Filler)
+            .map(|t| (t.token.key, t.token.role == Role::Content))
+            .collect();
         let mut content = Vec::with_capacity(analysed.len());
         for rt in analysed {
             if rt.token.role != Role::Content {
@@ -729,6 +766,7 @@ impl Matcher {
         Query {
             total: content.iter().map(|c| c.1).sum(),
             mixed: definition && (progress || quantity),
+            seq,
             unknown: content
                 .iter()
                 // A Chinese character the base never uses is more likely a slip (see
