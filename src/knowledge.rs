@@ -182,6 +182,32 @@ pub struct Lexicon {
     pub intent_procedure: Vec<String>,
     /// English words matched as typed, because their stem is another topic's word.
     pub unstemmed: Vec<String>,
+    /// The list as a whole (`[list]`): a question made only of these words asks about the
+    /// list itself, and is answered with `list_entry` followed by every task's progress.
+    pub list: ListCue,
+    /// Official terms with the everyday and broader words residents use for them
+    /// (`[[concept]]`): each word is read as the term.
+    pub concepts: Vec<Concept>,
+}
+
+/// An official term and what residents call it (水管子 → 供水管网, scales → 计量器具).
+#[derive(Debug, Clone, Default)]
+pub struct Concept {
+    /// As an official text writes it.
+    pub term: String,
+    /// Everyday names and broader words, Chinese then English.
+    pub names: Vec<String>,
+}
+
+/// A question about the list as a whole ("今年有哪些民生实事", "what are the 20 projects").
+#[derive(Debug, Clone, Default)]
+pub struct ListCue {
+    /// The entry that introduces the list (it counts the tasks).
+    pub entry: Option<String>,
+    /// Words naming the list or its items; a question must use at least one.
+    pub topic: Vec<String>,
+    /// Other words such a question may use (一共, 全部, 20, in total).
+    pub words: Vec<String>,
 }
 
 /// The whole validated knowledge base.
@@ -337,6 +363,35 @@ struct SynonymsFile {
     intent: RawIntent,
     #[serde(default)]
     words: RawWords,
+    #[serde(default)]
+    list: RawList,
+    #[serde(default)]
+    concept: Vec<RawConcept>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConcept {
+    #[serde(default)]
+    term: String,
+    #[serde(default)]
+    names_zh: Vec<String>,
+    #[serde(default)]
+    names_en: Vec<String>,
+    #[serde(default)]
+    broader_zh: Vec<String>,
+    #[serde(default)]
+    broader_en: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawList {
+    entry: Option<String>,
+    #[serde(default)]
+    topic: Vec<String>,
+    #[serde(default)]
+    words: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -763,6 +818,62 @@ impl Knowledge {
         }
         let at = Locator::new(&synonyms_path, Some("words".into()), 0, "words");
         let unstemmed = at.list("unstemmed", synonyms.words.unstemmed)?;
+        let at = Locator::new(&synonyms_path, Some("list".into()), 0, "list");
+        let list = ListCue {
+            topic: at.list("topic", synonyms.list.topic)?,
+            words: at.list("words", synonyms.list.words)?,
+            entry: match synonyms.list.entry {
+                Some(id) if !entries.iter().any(|e| e.id == id) => {
+                    return Err(at.err("entry", format!("no entry has the id `{id}`")));
+                }
+                other => other,
+            },
+        };
+        if list.entry.is_some() && list.topic.is_empty() {
+            return Err(at.err("topic", "an entry for the list needs topic words"));
+        }
+        let mut concepts: Vec<Concept> = Vec::new();
+        let mut named: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for (i, c) in synonyms.concept.into_iter().enumerate() {
+            let term = c.term.trim().to_string();
+            let at = Locator::new(&synonyms_path, Some(term.clone()), i, "concept");
+            if term.is_empty() {
+                return Err(at.err("term", "empty text"));
+            }
+            // An official term is one the official texts use.
+            if !entries
+                .iter()
+                .any(|e| e.answer.zh.contains(&term) || e.title.zh.contains(&term))
+            {
+                return Err(at.err("term", format!("`{term}` is in no official text")));
+            }
+            let mut names = Vec::new();
+            for (field, list) in [
+                ("names_zh", c.names_zh),
+                ("names_en", c.names_en),
+                ("broader_zh", c.broader_zh),
+                ("broader_en", c.broader_en),
+            ] {
+                for name in at.list(field, list)? {
+                    if name == term {
+                        return Err(at.err(field, format!("`{name}` is the term itself")));
+                    }
+                    if let Some(other) = named.insert(name.clone(), term.clone())
+                        && other != term
+                    {
+                        return Err(at.err(
+                            field,
+                            format!("`{name}` is also a name of `{other}`; keep it in one concept"),
+                        ));
+                    }
+                    names.push(name);
+                }
+            }
+            if names.is_empty() {
+                return Err(at.err("names_zh", "a concept needs at least one name"));
+            }
+            concepts.push(Concept { term, names });
+        }
 
         Ok(Knowledge {
             entries,
@@ -776,6 +887,8 @@ impl Knowledge {
                 intent_quantity,
                 intent_procedure,
                 unstemmed,
+                list,
+                concepts,
             },
             period,
             contacts,

@@ -249,6 +249,7 @@ fn main() -> anyhow::Result<()> {
                     "id": d.id,
                     "lang": d.lang,
                     "candidates": d.candidates,
+                    "list": d.list,
                 });
                 writeln!(out, "{v}")?;
             }

@@ -738,8 +738,45 @@ async fn deep_links_open_a_task(db: Db) {
     }
 }
 
+/// "今年有哪些民生实事": the entry that counts the tasks, then all twenty with their progress.
+async fn the_list_as_a_whole_shows_every_task(db: Db) {
+    let core = core(db.store).await;
+    let resident = from("telegram", "8");
+    for (q, heading, last) in [
+        ("今年都有哪些民生实事", "【起草过程】", "20. "),
+        ("what are the 20 projects?", "【Drafting process】", "20. "),
+    ] {
+        let reply = text(&core, &resident, q).await;
+        assert!(reply.starts_with(heading), "{q}: {reply}");
+        assert!(
+            reply.contains(" 1. ") && reply.contains(last),
+            "{q}: {reply}"
+        );
+        assert!(reply.contains("/status"), "{q}: {reply}");
+    }
+}
+
+/// A single surviving candidate is asked as a yes/no question, with one button.
+async fn a_single_candidate_is_a_yes_no_question(db: Db) {
+    let core = core(db.store).await;
+    let resident = from("telegram", "9");
+    let replies = say(&core, &resident, "小区改造完以后有啥不一样").await;
+    assert!(
+        replies[0]
+            .text
+            .starts_with("是不是想问：城镇老旧小区改造能带来什么变化？"),
+        "{}",
+        replies[0].text
+    );
+    assert!(!replies[0].text.contains("1."), "{}", replies[0].text);
+    assert_eq!(replies[0].buttons.len(), 1, "{:?}", replies[0].buttons);
+    assert_eq!(replies[0].buttons[0].data, "entry:qa2:zh");
+}
+
 on_both_backends!(
     deep_links_open_a_task,
+    a_single_candidate_is_a_yes_no_question,
+    the_list_as_a_whole_shows_every_task,
     grants_name_exactly_whom,
     control_characters_never_stored,
     bad_updates_are_refused_and_change_nothing,

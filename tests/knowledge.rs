@@ -480,3 +480,39 @@ fn an_intent_cue_in_two_lists_is_reported() {
     let ok = "[intent]\ndefinition = [\"是什么\"]\nprocedure = [\"怎么报名\"]\n";
     assert!(load(POLICY, TASKS, ok).is_ok());
 }
+
+#[test]
+fn a_concept_names_an_official_term_and_its_names_once() {
+    let ok = "[[concept]]\nterm = \"答案\"\nnames_zh = [\"回答\"]\nbroader_en = [\"reply\"]\n";
+    let k = load(POLICY, TASKS, ok).expect("valid");
+    assert_eq!(k.lexicon.concepts[0].names, ["回答", "reply"]);
+    // A term no official text uses is not an official term.
+    let err = load(
+        POLICY,
+        TASKS,
+        "[[concept]]\nterm = \"自来水\"\nnames_zh = [\"管子\"]\n",
+    )
+    .unwrap_err();
+    let msg = located(err, "synonyms.toml", "自来水", "term");
+    assert!(msg.contains("no official text"), "{msg}");
+    // A concept without names, and a name given to two concepts, are reported where they are.
+    let err = load(POLICY, TASKS, "[[concept]]\nterm = \"答案\"\n").unwrap_err();
+    located(err, "synonyms.toml", "答案", "names_zh");
+    let two = "[[concept]]\nterm = \"答案\"\nnames_zh = [\"回答\"]\n\
+               [[concept]]\nterm = \"问题\"\nnames_en = [\"x\"]\nbroader_zh = [\"回答\"]\n";
+    let err = load(POLICY, TASKS, two).unwrap_err();
+    let msg = located(err, "synonyms.toml", "问题", "broader_zh");
+    assert!(msg.contains("回答"), "{msg}");
+}
+
+#[test]
+fn the_list_entry_must_exist() {
+    let err = load(
+        POLICY,
+        TASKS,
+        "[list]\nentry = \"nope\"\ntopic = [\"件\"]\n",
+    )
+    .unwrap_err();
+    located(err, "synonyms.toml", "list", "entry");
+    assert!(load(POLICY, TASKS, "[list]\nentry = \"qa1\"\ntopic = [\"件\"]\n").is_ok());
+}

@@ -66,6 +66,26 @@ impl Answers {
 /// "Did you mean": the likely entries as numbered lines and as buttons. A button carries the
 /// question's language, so the pressed entry is shown in it.
 pub fn suggestions(entries: &[&Entry], lang: Lang) -> Reply {
+    // A single candidate is a yes/no question, not a list of one.
+    if let [only] = entries {
+        return Reply {
+            text: match lang {
+                Lang::Zh => format!(
+                    "是不是想问：{}？",
+                    label(only, lang).trim_end_matches(['？', '?'])
+                ),
+                Lang::En => format!("Did you mean: {}?", label(only, lang).trim_end_matches('?')),
+            },
+            buttons: vec![Button {
+                label: match lang {
+                    Lang::Zh => "是的".to_string(),
+                    Lang::En => "Yes".to_string(),
+                },
+                data: format!("entry:{}:{}", only.id, lang.code()),
+            }],
+            ..Reply::default()
+        };
+    }
     let mut text = match lang {
         Lang::Zh => "我不太确定您问的是哪一项，您是不是想问：".to_string(),
         Lang::En => "I'm not sure which topic you mean. Did you mean:".to_string(),

@@ -237,6 +237,11 @@ impl Core {
         match outcome {
             Outcome::Entry { entry, progress } => {
                 let mut reply = self.entry_reply(entry, lang, progress).await?;
+                // The list as a whole: the entry that counts the tasks, then each task's status.
+                if d.list {
+                    reply.text.push_str("\n\n");
+                    reply.text.push_str(&self.task_list(lang).await?);
+                }
                 if d.procedure {
                     let task = self.task_of(entry).map(|t| t.number);
                     reply.text.push_str("\n\n");
@@ -350,6 +355,11 @@ impl Core {
     // ---- status -------------------------------------------------------------------------------
 
     async fn tasks(&self, lang: Lang) -> Replies {
+        one(self.task_list(lang).await?)
+    }
+
+    /// The overview and every task's one-line status, as `/tasks` shows them.
+    async fn task_list(&self, lang: Lang) -> Result<String, StoreError> {
         let states = self.store.states(None).await?;
         let now = self.now();
         let mut text = progress::overview(&self.knowledge, &states, now, lang);
@@ -369,7 +379,7 @@ impl Core {
             "\n\n发送 /status 编号 查看详情，如 /status 14",
             "\n\nSend /status and a number for details, e.g. /status 14",
         ));
-        one(text)
+        Ok(text)
     }
 
     /// The task an argument names, or the reply explaining why there is none.

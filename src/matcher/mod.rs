@@ -23,10 +23,15 @@ use normalize::{
 
 /// Score at or above which the best entry may be answered outright.
 const ANSWER_MIN: f32 = 0.70;
+/// The same for a policy/task pair whose side a clear intent picked: both sides hold the topic.
+const PAIR_ANSWER_MIN: f32 = 0.64;
 /// How far the answered entry must lead the next unrelated one.
 const ANSWER_MARGIN: f32 = 0.12;
 /// Score at or above which an entry is worth offering as "did you mean".
 const SUGGEST_MIN: f32 = 0.40;
+/// A message whose words the base never uses make up this share of it or more is about
+/// something else: shared words earn no "did you mean" ("renew my passport" is not "urban renewal").
+const UNKNOWN_MAX_SHARE: f32 = 0.5;
 /// Within this distance, a policy/task pair is told apart by intent as well as by score.
 const PAIR_WINDOW: f32 = 0.25;
 /// How much a clear intent cue adds to the side of a policy/task pair it favours.
@@ -93,6 +98,9 @@ pub struct Decision {
     /// The message asks how to apply, sign up, where or when (never answered outright).
     #[serde(skip)]
     pub procedure: bool,
+    /// The message asks about the list as a whole: `id` is the entry introducing it, to be
+    /// followed by every task's progress.
+    pub list: bool,
     /// Best entries first: the suggestions when `kind` is `Suggest`.
     pub candidates: Vec<Candidate>,
 }
@@ -172,6 +180,41 @@ pub struct Matcher {
     roles: PhraseTable,
     spelling: Spelling,
     stemmer: Stemmer,
+    list: WholeList,
+}
+
+/// What a question about the list as a whole is made of (see [`crate::knowledge::ListCue`]).
+#[derive(Default)]
+struct WholeList {
+    entry: Option<u32>,
+    /// Each word as token keys, and whether it is a topic word; longest first.
+    phrases: Vec<(Vec<u64>, bool)>,
+}
+
+impl WholeList {
+    /// Whether a message (its non-filler tokens: key, and whether it is content) is made only
+    /// of the list's words, with at least one topic word. Words are matched whole: a
+    /// character of one (目 of 项目) is not the word.
+    fn covers(&self, seq: &[(u64, bool)]) -> bool {
+        let mut topic = false;
+        let mut i = 0;
+        while i < seq.len() {
+            let hit = self.phrases.iter().find(|(p, _)| {
+                p.len() <= seq.len() - i && p.iter().zip(&seq[i..]).all(|(k, t)| *k == t.0)
+            });
+            match hit {
+                Some((p, is_topic)) => {
+                    topic |= *is_topic;
+                    i += p.len();
+                }
+                // A cue outside the list's words (进度, 是什么) says what is asked; content
+                // outside them is another topic.
+                None if seq[i].1 => return false,
+                None => i += 1,
+            }
+        }
+        topic
+    }
 }
 
 /// A message's tokens with their weights, ready to score.
@@ -181,6 +224,13 @@ struct Query {
     procedure: bool,
     total: f32,
     intent: Intent,
+    /// Cues of more than one intent (what is the target…): the intent is not clear-cut.
+    mixed: bool,
+    /// The message's tokens but fillers, in order: key, and whether it is content (a cue such
+    /// as 任务 in "一共有几项任务" may name the list as well).
+    seq: Vec<(u64, bool)>,
+    /// Weight of the English words no phrasing of the base uses.
+    unknown: f32,
     lang: Lang,
     features: FeatureSet,
 }
@@ -254,7 +304,30 @@ impl Matcher {
             roles,
             spelling: Spelling::default(),
             stemmer,
+            list: WholeList::default(),
         };
+        let cue = &knowledge.lexicon.list;
+        m.list.entry = cue
+            .entry
+            .as_deref()
+            .and_then(|id| index_of.get(id).copied());
+        for (texts, is_topic) in [(&cue.topic, true), (&cue.words, false)] {
+            for text in texts {
+                // A topic word may also be a cue (任务, 几项): every token but fillers counts.
+                let keys: Vec<u64> = m
+                    .analyse(text)
+                    .into_iter()
+                    .filter(|t| t.token.role != Role::Filler)
+                    .map(|t| t.token.key)
+                    .collect();
+                if !keys.is_empty() {
+                    m.list.phrases.push((keys, is_topic));
+                }
+            }
+        }
+        m.list
+            .phrases
+            .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
 
         // Phrasings, unweighted first: weights need document frequencies over all of them.
         let mut raw: Vec<(u32, Field, Vec<Token>)> = Vec::new();
@@ -368,6 +441,7 @@ impl Matcher {
             }
         }
         texts.extend(lex.synonyms.iter().flat_map(|g| &g.terms));
+        texts.extend(lex.concepts.iter().flat_map(|c| &c.names));
         texts.extend(lex.fillers_en.iter().chain(&lex.intent_definition));
         texts.extend(lex.intent_progress.iter().chain(&lex.intent_quantity));
         for text in texts {
@@ -401,10 +475,27 @@ impl Matcher {
                     Intent::Progress
                 },
                 procedure: q.procedure,
+                list: false,
                 candidates: vec![Candidate {
                     id: e.id.clone(),
                     score: 1.0,
                 }],
+            };
+        }
+        // The list as a whole: every word of the question names the list or counts it.
+        if let Some(e) = self.list.entry
+            && self.list.covers(&q.seq)
+            && !q.procedure
+        {
+            let id = self.entries[e as usize].id.clone();
+            return Decision {
+                kind: Kind::Answer,
+                id: Some(id.clone()),
+                lang: q.lang,
+                intent: q.intent,
+                procedure: false,
+                list: true,
+                candidates: vec![Candidate { id, score: 1.0 }],
             };
         }
         let mut scores = self.score(&q);
@@ -428,6 +519,7 @@ impl Matcher {
                 lang: q.lang,
                 intent: q.intent,
                 procedure: q.procedure,
+                list: false,
                 candidates: Vec::new(),
             };
         };
@@ -435,6 +527,8 @@ impl Matcher {
         // A policy/task pair close in score: the question's intent tips the balance, and the
         // other side of the pair then no longer counts against the answer's margin.
         let mut pair_settled = false;
+        let mut pair_top = best_score;
+        let mut by_intent = false;
         if let Some(&(second, second_score)) = scores.get(1)
             && self.entries[best as usize].related == Some(second)
             && best_score - second_score < PAIR_WINDOW
@@ -460,7 +554,21 @@ impl Matcher {
                 best_score = second_score;
             }
             pair_settled = true;
+            // Only a single clear cue picks a side on its own, and only a side nearly as
+            // strong as the other: the cue tips a balance, it does not overturn the evidence.
+            if q.intent != Intent::Unknown
+                && !q.mixed
+                && self.entries[best as usize].kind == favoured
+                && pair_top.max(second_score) - best_score <= INTENT_BONUS / 2.0
+            {
+                pair_top = pair_top.max(second_score);
+                by_intent = true;
+            }
         }
+        // Both sides of a pair hold the topic: with a clear intent (what is / why → the policy
+        // answer; how far / how many → the task) the side it picks is answered on the pair's
+        // strength, and the other side is not offered beside it.
+        let best_score = if by_intent { pair_top } else { best_score };
         let related = self.entries[best as usize].related;
         let runner_up = scores
             .iter()
@@ -469,19 +577,29 @@ impl Matcher {
             .map_or(0.0, |s| s.1);
         let clear = best_score - runner_up >= ANSWER_MARGIN - f32::EPSILON;
 
-        if best_score >= ANSWER_MIN && clear && q.total >= QUERY_MIN_WEIGHT && !q.procedure {
+        let answer_min = if by_intent {
+            PAIR_ANSWER_MIN
+        } else {
+            ANSWER_MIN
+        };
+        if best_score >= answer_min && clear && q.total >= QUERY_MIN_WEIGHT && !q.procedure {
             Decision {
                 kind: Kind::Answer,
                 id: Some(self.entries[best as usize].id.clone()),
                 lang: q.lang,
                 intent: q.intent,
                 procedure: q.procedure,
+                list: false,
                 candidates: candidates(&scores, 3),
             }
-        } else if best_score >= SUGGEST_MIN && q.total >= QUERY_MIN_WEIGHT {
+        } else if best_score >= SUGGEST_MIN
+            && q.total >= QUERY_MIN_WEIGHT
+            && q.unknown < UNKNOWN_MAX_SHARE * q.total
+        {
             let keep: Vec<(u32, f32)> = scores
                 .iter()
                 .copied()
+                .filter(|&(e, _)| !(by_intent && related == Some(e)))
                 .take(3)
                 .filter(|&(_, s)| s >= SUGGEST_MIN.min(best_score * 0.75))
                 .collect();
@@ -491,6 +609,7 @@ impl Matcher {
                 lang: q.lang,
                 intent: q.intent,
                 procedure: q.procedure,
+                list: false,
                 candidates: candidates(&keep, 3),
             }
         } else {
@@ -500,6 +619,7 @@ impl Matcher {
                 lang: q.lang,
                 intent: q.intent,
                 procedure: q.procedure,
+                list: false,
                 candidates: candidates(&scores, 3),
             }
         }
@@ -588,6 +708,11 @@ impl Matcher {
             Intent::Unknown
         };
 
+        let seq: Vec<(u64, bool)> = analysed
+            .iter()
+            .filter(|t| t.token.role != Role::Filler)
+            .map(|t| (t.token.key, t.token.role == Role::Content))
+            .collect();
         let mut content = Vec::with_capacity(analysed.len());
         for rt in analysed {
             if rt.token.role != Role::Content {
@@ -640,6 +765,15 @@ impl Matcher {
         let features = FeatureSet::new(features(&tokens));
         Query {
             total: content.iter().map(|c| c.1).sum(),
+            mixed: definition && (progress || quantity),
+            seq,
+            unknown: content
+                .iter()
+                // A Chinese character the base never uses is more likely a slip (see
+                // `score_with`); an English word after spelling correction is not.
+                .filter(|c| c.0.kind == TokenKind::Word && !self.idf.contains_key(&c.0.key))
+                .map(|c| c.1)
+                .sum(),
             procedure,
             content,
             intent,
@@ -1050,6 +1184,24 @@ impl PhraseTable {
                     continue;
                 }
                 table.insert(pattern, Action::Replace(replacement.clone()));
+            }
+        }
+        // Everyday names of an official term are read as the term, in its canonical form;
+        // a synonym group's own reading of a word wins.
+        for concept in &lex.concepts {
+            let replacement: Vec<Token> = table
+                .apply(tokenize(&concept.term, stemmer))
+                .into_iter()
+                .map(|t| t.token)
+                .collect();
+            for name in &concept.names {
+                let pattern: Vec<u64> = tokenize(name, stemmer)
+                    .into_iter()
+                    .map(|t| t.token.key)
+                    .collect();
+                if !pattern.is_empty() {
+                    table.insert(pattern, Action::Replace(replacement.clone()));
+                }
             }
         }
         table
