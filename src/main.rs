@@ -89,6 +89,9 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Publish faq/wechat_menu.toml as the Official Account's menu (WECHAT_APPID,
+    /// WECHAT_APPSECRET; WECHAT_API_URL for another API host).
+    WechatMenu,
     /// Load and validate the knowledge base, and say what it holds.
     CheckFaq {
         /// Also check it against a store (DATABASE_URL form) before deploying: refused if it
@@ -330,6 +333,27 @@ fn main() -> anyhow::Result<()> {
                 n.context("copying the store")
             })?;
             println!("{n} rows copied");
+        }
+        Command::WechatMenu => {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+            let appid = var("WECHAT_APPID")
+                .ok_or_else(|| anyhow::anyhow!("WECHAT_APPID is not set; see .env.example"))?;
+            let secret = var("WECHAT_APPSECRET")
+                .ok_or_else(|| anyhow::anyhow!("WECHAT_APPSECRET is not set; see .env.example"))?;
+            let base = var("WECHAT_API_URL")
+                .unwrap_or_else(|| minsheng::wechat::api::DEFAULT_API_URL.to_string());
+            let menu = minsheng::wechat::menu::Menu::load(&cli_faq)
+                .map_err(|e| anyhow::anyhow!("the WeChat menu has a mistake: {e}"))?
+                .ok_or_else(|| anyhow::anyhow!("{} has no wechat_menu.toml", cli_faq.display()))?;
+            runtime()?.block_on(async {
+                let store = open_store(&settings.database_url).await?;
+                let api = minsheng::wechat::api::Api::new(&base, &appid, &secret, store.clone())?;
+                let published = api.create_menu(&menu).await;
+                store.close().await;
+                published.context("publishing the WeChat menu")?;
+                println!("WeChat menu published: {} items", menu.len());
+                anyhow::Ok(())
+            })?;
         }
         Command::CheckFaq { against } => {
             if let Some(url) = against {

@@ -1184,6 +1184,56 @@ impl Store {
         }))
     }
 
+    /// The cached WeChat API access token of `appid`, if it is still valid at `now_ms`.
+    pub async fn wechat_token(
+        &self,
+        appid: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT token FROM wechat_tokens WHERE appid = $1 AND expires_at > $2",
+            )
+            .bind(appid)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    /// Stores `appid`'s access token until `expires_at_ms`, for every replica.
+    pub async fn save_wechat_token(
+        &self,
+        appid: &str,
+        token: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO wechat_tokens (appid, token, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (appid) DO UPDATE SET token = excluded.token, \
+                 expires_at = excluded.expires_at",
+            )
+            .bind(appid)
+            .bind(token)
+            .bind(expires_at_ms)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets `appid`'s token (WeChat said it is no longer valid).
+    pub async fn drop_wechat_token(&self, appid: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM wechat_tokens WHERE appid = $1")
+                .bind(appid)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Records a signed WeChat callback's (timestamp, nonce) pair with a digest of its body,
     /// atomically across replicas: [`NonceSeen::New`] the first time, [`NonceSeen::SameBody`]
     /// for WeChat's retry of the same request, [`NonceSeen::OtherBody`] for a replay with a

@@ -18,6 +18,7 @@
 //!   covers only the timestamp and nonce, never the body, so anyone who sees a request can
 //!   send another body under its signature within the window, once.
 
+pub mod api;
 pub mod bot;
 pub mod menu;
 pub mod protocol;

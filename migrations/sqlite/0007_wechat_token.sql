@@ -1,0 +1,7 @@
+-- WeChat's server API access token, shared by every replica (one token per AppID is valid at a
+-- time: fetching a new one elsewhere would invalidate ours). Keep in step with postgres/.
+CREATE TABLE wechat_tokens (
+    appid       TEXT PRIMARY KEY,
+    token       TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT;

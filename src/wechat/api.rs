@@ -1,0 +1,181 @@
+//! WeChat's server API, for what the bot asks of WeChat (publishing the menu today): an access
+//! token from `WECHAT_APPID` + `WECHAT_APPSECRET`, cached in the store so every replica shares
+//! the one valid token, refreshed before it expires and once when WeChat says it is stale.
+//! Neither the secret nor a token ever appears in an error or a log line.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::menu::{Action, Menu};
+use crate::store::{Store, StoreError};
+
+/// WeChat's API host; `WECHAT_API_URL` points elsewhere (tests, a proxy).
+pub const DEFAULT_API_URL: &str = "https://api.weixin.qq.com";
+
+/// A token is refreshed this long before WeChat's stated expiry (7,200 s).
+const REFRESH_EARLY_SECS: i64 = 300;
+
+/// `errcode`s that mean the access token is invalid or expired: fetch a new one, once.
+const STALE_TOKEN: [i64; 2] = [40001, 42001];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("WeChat's API could not be reached: {0}")]
+    Http(String),
+    #[error("WeChat refused: errcode {errcode}: {errmsg}")]
+    WeChat { errcode: i64, errmsg: String },
+    #[error("WeChat's API answered something unexpected: {0}")]
+    BadResponse(String),
+    #[error("the store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A client of WeChat's server API for one account.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    appid: String,
+    secret: String,
+    store: Store,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+    access_token: Option<String>,
+    expires_in: Option<i64>,
+}
+
+impl Api {
+    pub fn new(base: &str, appid: &str, secret: &str, store: Store) -> Result<Api, ApiError> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| ApiError::Http(e.without_url().to_string()))?;
+        Ok(Api {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            appid: appid.to_string(),
+            secret: secret.to_string(),
+            store,
+        })
+    }
+
+    /// Publishes `menu` as the account's menu (`/cgi-bin/menu/create`).
+    pub async fn create_menu(&self, menu: &Menu) -> Result<(), ApiError> {
+        let body = menu_json(menu);
+        for attempt in 0..2 {
+            let token = self.token(attempt > 0).await?;
+            let answer: Answer = self
+                .send(
+                    self.http
+                        .post(format!("{}/cgi-bin/menu/create", self.base))
+                        .query(&[("access_token", token.as_str())])
+                        .json(&body),
+                )
+                .await?;
+            match answer.errcode {
+                0 => return Ok(()),
+                code if STALE_TOKEN.contains(&code) && attempt == 0 => {
+                    tracing::info!(
+                        errcode = code,
+                        "WeChat says the access token is stale; fetching a new one"
+                    );
+                    self.store.drop_wechat_token(&self.appid).await?;
+                }
+                errcode => {
+                    return Err(ApiError::WeChat {
+                        errcode,
+                        errmsg: answer.errmsg,
+                    });
+                }
+            }
+        }
+        Err(ApiError::BadResponse("the token was refused twice".into()))
+    }
+
+    /// The shared access token: the store's while it is valid, else a new one from WeChat.
+    async fn token(&self, fresh: bool) -> Result<String, ApiError> {
+        let now = now_ms();
+        if !fresh && let Some(token) = self.store.wechat_token(&self.appid, now).await? {
+            return Ok(token);
+        }
+        let answer: Answer = self
+            .send(
+                self.http
+                    .get(format!("{}/cgi-bin/token", self.base))
+                    .query(&[
+                        ("grant_type", "client_credential"),
+                        ("appid", self.appid.as_str()),
+                        ("secret", self.secret.as_str()),
+                    ]),
+            )
+            .await?;
+        if answer.errcode != 0 {
+            return Err(ApiError::WeChat {
+                errcode: answer.errcode,
+                errmsg: answer.errmsg,
+            });
+        }
+        let (Some(token), Some(expires_in)) = (answer.access_token, answer.expires_in) else {
+            return Err(ApiError::BadResponse(
+                "no access_token in the answer".into(),
+            ));
+        };
+        let valid_for = (expires_in - REFRESH_EARLY_SECS).max(60);
+        self.store
+            .save_wechat_token(&self.appid, &token, now + valid_for * 1000)
+            .await?;
+        Ok(token)
+    }
+
+    /// Sends a request and reads WeChat's JSON answer. Errors carry no URL: it holds the
+    /// secret or the token.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, ApiError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::Http(e.without_url().to_string()))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ApiError::Http(e.without_url().to_string()))?;
+        serde_json::from_str(&text).map_err(|_| {
+            ApiError::BadResponse(format!(
+                "HTTP {status}, {} bytes that are not JSON",
+                text.len()
+            ))
+        })
+    }
+}
+
+/// The menu as `/cgi-bin/menu/create` takes it.
+pub fn menu_json(menu: &Menu) -> Value {
+    let item = |name: &str, action: &Action| match action {
+        Action::Click { key, .. } => json!({"type": "click", "name": name, "key": key}),
+        Action::View { url } => json!({"type": "view", "name": name, "url": url}),
+    };
+    let buttons: Vec<Value> = menu
+        .buttons
+        .iter()
+        .map(|b| match &b.action {
+            Some(action) => item(&b.name, action),
+            None => json!({
+                "name": b.name,
+                "sub_button": b.items.iter().map(|i| item(&i.name, &i.action)).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
+    json!({ "button": buttons })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
