@@ -348,7 +348,8 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(async {
                 let store = open_store(&settings.database_url).await?;
                 let api = minsheng::wechat::api::Api::new(&base, &appid, &secret, store.clone())?;
-                let published = api.create_menu(&menu).await;
+                let public_url = var("PUBLIC_URL");
+                let published = api.create_menu(&menu, public_url.as_deref()).await;
                 store.close().await;
                 published.context("publishing the WeChat menu")?;
                 println!("WeChat menu published: {} items", menu.len());

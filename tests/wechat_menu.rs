@@ -135,6 +135,10 @@ async fn refusals_are_shown_without_the_secret() {
     let (ok, out, err) = publish(&db, &api).await;
     assert!(!ok, "{out}");
     assert!(err.contains("errcode 40125"), "{err}");
+    assert!(
+        err.contains("WECHAT_APPSECRET is wrong"),
+        "explained: {err}"
+    );
     assert!(!err.contains(SECRET) && !out.contains(SECRET), "{err}");
     // Nothing listening: a clear error, still without the secret.
     let (ok, _, err) = publish(&db, "http://127.0.0.1:1").await;

@@ -22,7 +22,7 @@ const STALE_TOKEN: [i64; 2] = [40001, 42001];
 pub enum ApiError {
     #[error("WeChat's API could not be reached: {0}")]
     Http(String),
-    #[error("WeChat refused: errcode {errcode}: {errmsg}")]
+    #[error("WeChat refused: errcode {errcode} ({}): {errmsg}", explain(*errcode))]
     WeChat { errcode: i64, errmsg: String },
     #[error("WeChat's API answered something unexpected: {0}")]
     BadResponse(String),
@@ -64,9 +64,10 @@ impl Api {
         })
     }
 
-    /// Publishes `menu` as the account's menu (`/cgi-bin/menu/create`).
-    pub async fn create_menu(&self, menu: &Menu) -> Result<(), ApiError> {
-        let body = menu_json(menu);
+    /// Publishes `menu` as the account's menu (`/cgi-bin/menu/create`); page items open under
+    /// `public_url`, and are left out without one.
+    pub async fn create_menu(&self, menu: &Menu, public_url: Option<&str>) -> Result<(), ApiError> {
+        let body = menu_json(menu, public_url);
         for attempt in 0..2 {
             let token = self.token(attempt > 0).await?;
             let answer: Answer = self
@@ -153,21 +154,53 @@ impl Api {
     }
 }
 
-/// The menu as `/cgi-bin/menu/create` takes it.
-pub fn menu_json(menu: &Menu) -> Value {
-    let item = |name: &str, action: &Action| match action {
-        Action::Click { key, .. } => json!({"type": "click", "name": name, "key": key}),
-        Action::View { url } => json!({"type": "view", "name": name, "url": url}),
+/// What a WeChat `errcode` means and what to do about it, for the officer reading the error.
+pub fn explain(errcode: i64) -> &'static str {
+    match errcode {
+        -1 => "WeChat is busy; try again in a minute",
+        40001 | 42001 => "the access token is invalid or expired",
+        40013 => "WECHAT_APPID is not a valid AppID",
+        40125 | 41004 => "WECHAT_APPSECRET is wrong or missing (基本配置 → AppSecret)",
+        40164 | 61004 => {
+            "this server's IP is not on the account's IP whitelist (基本配置 → IP白名单)"
+        }
+        40016 | 40017 | 40023 => "the menu has too many or malformed buttons",
+        40018 | 40025 => "a button's name is too long",
+        40019 | 40026 => "a button's key is too long",
+        40055 | 40054 | 40027 => "a view item's link is not valid",
+        48001 => {
+            "the account has no permission for this API (custom menus need a verified account)"
+        }
+        45009 => "the daily API call limit is reached; try again tomorrow",
+        _ => "see WeChat's global return codes",
+    }
+}
+
+/// The menu as `/cgi-bin/menu/create` takes it. Page items open under `public_url`; without
+/// one they are left out, and so is a button left with no items.
+pub fn menu_json(menu: &Menu, public_url: Option<&str>) -> Value {
+    let item = |name: &str, action: &Action| {
+        match action {
+        Action::Click { key, .. } => Some(json!({"type": "click", "name": name, "key": key})),
+        Action::View { url } => Some(json!({"type": "view", "name": name, "url": url})),
+        Action::Page { path } => public_url.map(|base| {
+            json!({"type": "view", "name": name, "url": format!("{}{path}", base.trim_end_matches('/'))})
+        }),
+    }
     };
     let buttons: Vec<Value> = menu
         .buttons
         .iter()
-        .map(|b| match &b.action {
+        .filter_map(|b| match &b.action {
             Some(action) => item(&b.name, action),
-            None => json!({
-                "name": b.name,
-                "sub_button": b.items.iter().map(|i| item(&i.name, &i.action)).collect::<Vec<_>>(),
-            }),
+            None => {
+                let items: Vec<Value> = b
+                    .items
+                    .iter()
+                    .filter_map(|i| item(&i.name, &i.action))
+                    .collect();
+                (!items.is_empty()).then(|| json!({"name": b.name, "sub_button": items}))
+            }
         })
         .collect();
     json!({ "button": buttons })
@@ -178,4 +211,25 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_items_open_under_the_public_url_or_are_left_out() {
+        let text = "[[button]]\nname = \"进度\"\nkey = \"T\"\ncommand = \"/tasks\"\n\
+                    [[button]]\nname = \"网页\"\n[[button.item]]\nname = \"全部进度\"\npage = \"/\"\n\
+                    [[button.item]]\nname = \"第14项\"\npage = \"/tasks/14\"\n";
+        let menu = Menu::parse(std::path::Path::new("faq/wechat_menu.toml"), text).expect("valid");
+        let with = menu_json(&menu, Some("https://minsheng.example.org/"));
+        assert_eq!(
+            with["button"][1]["sub_button"][1],
+            json!({"type": "view", "name": "第14项", "url": "https://minsheng.example.org/tasks/14"})
+        );
+        let without = menu_json(&menu, None);
+        assert_eq!(without["button"].as_array().map(Vec::len), Some(1));
+        assert!(explain(40164).contains("IP"));
+    }
 }

@@ -46,6 +46,9 @@ pub enum Action {
     Click { key: String, command: String },
     /// A `view` item: opens `url` in WeChat's browser.
     View { url: String },
+    /// A `view` item on the bot's own public page: `path` under `PUBLIC_URL`, left out of the
+    /// published menu when no `PUBLIC_URL` is set.
+    Page { path: String },
 }
 
 #[derive(Deserialize)]
@@ -62,6 +65,7 @@ struct RawButton {
     key: Option<String>,
     command: Option<String>,
     url: Option<String>,
+    page: Option<String>,
     #[serde(default)]
     item: Vec<RawItem>,
 }
@@ -73,6 +77,7 @@ struct RawItem {
     key: Option<String>,
     command: Option<String>,
     url: Option<String>,
+    page: Option<String>,
 }
 
 impl Menu {
@@ -121,7 +126,8 @@ impl Menu {
             let at = Some(format!("[[button]] #{}", b + 1));
             let name =
                 checked_name(rb.name, MAX_TOP_NAME).map_err(|m| err(at.clone(), "name", m))?;
-            let has_action = rb.key.is_some() || rb.command.is_some() || rb.url.is_some();
+            let has_action =
+                rb.key.is_some() || rb.command.is_some() || rb.url.is_some() || rb.page.is_some();
             let action = if has_action {
                 if !rb.item.is_empty() {
                     return Err(err(
@@ -131,7 +137,7 @@ impl Menu {
                     ));
                 }
                 Some(
-                    checked_action(rb.key, rb.command, rb.url, &mut keys)
+                    checked_action(rb.key, rb.command, rb.url, rb.page, &mut keys)
                         .map_err(|(f, m)| err(at.clone(), f, m))?,
                 )
             } else {
@@ -153,7 +159,7 @@ impl Menu {
                 items.push(MenuItem {
                     name: checked_name(ri.name, MAX_SUB_NAME)
                         .map_err(|m| err(at.clone(), "name", m))?,
-                    action: checked_action(ri.key, ri.command, ri.url, &mut keys)
+                    action: checked_action(ri.key, ri.command, ri.url, ri.page, &mut keys)
                         .map_err(|(f, m)| err(at.clone(), f, m))?,
                 });
             }
@@ -173,7 +179,7 @@ impl Menu {
             .flat_map(|b| b.action.iter().chain(b.items.iter().map(|i| &i.action)))
             .find_map(|a| match a {
                 Action::Click { key: k, command } if k == key => Some(command.as_str()),
-                _ => None,
+                Action::Click { .. } | Action::View { .. } | Action::Page { .. } => None,
             })
     }
 
@@ -208,8 +214,19 @@ fn checked_action(
     key: Option<String>,
     command: Option<String>,
     url: Option<String>,
+    page: Option<String>,
     keys: &mut std::collections::HashSet<String>,
 ) -> Result<Action, (&'static str, String)> {
+    if let Some(path) = page {
+        if key.is_some() || command.is_some() || url.is_some() {
+            return Err(("page", "a page item has only a page".into()));
+        }
+        let path = path.trim().to_string();
+        if !path.starts_with('/') || path.len() > 200 || path.contains("//") {
+            return Err(("page", format!("`{path}` is not a path such as /tasks/14")));
+        }
+        return Ok(Action::Page { path });
+    }
     match (key, command, url) {
         (Some(key), Some(command), None) => {
             let key = key.trim().to_string();
