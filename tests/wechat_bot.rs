@@ -33,11 +33,12 @@ async fn start(dir: &tempfile::TempDir) -> Wechat {
 async fn start_with(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Wechat {
     let port = free_port();
     let child = minsheng(&sqlite_url(dir))
-        .envs(env.iter().copied())
         .arg("wechat")
         .env("WECHAT_TOKEN", TOKEN)
         .env("WECHAT_APPID", APPID)
         .env("WECHAT_AES_KEY", AES_KEY)
+        // Last, so a test can override: WECHAT_AES_KEY="" switches safe mode off.
+        .envs(env.iter().copied())
         .env("WECHAT_LISTEN", format!("127.0.0.1:{port}"))
         .env("ADMIN_IDS", format!("wechat:{OFFICER}"))
         .stdout(Stdio::null())
@@ -381,4 +382,54 @@ async fn menu_taps_run_their_commands() {
     assert!(reply.contains("20件重点民生实事"), "{reply}");
     let (status, reply) = wx.send(&click("NO_SUCH_KEY"), true).await;
     assert_eq!((status, reply.as_str()), (200, ""));
+}
+
+impl Wechat {
+    /// Sends `xml` in plain mode (signature over token, timestamp and nonce); returns the
+    /// reply's text.
+    async fn send_plain(&self, xml: &str) -> String {
+        let (ts, nonce) = (now(), fresh_nonce());
+        let r = self
+            .http
+            .post(&self.url)
+            .query(&[
+                (
+                    "signature",
+                    protocol::signature(TOKEN, &ts, &nonce).as_str(),
+                ),
+                ("timestamp", &ts),
+                ("nonce", &nonce),
+            ])
+            .body(xml.to_owned())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 200);
+        let body = r.text().await.expect("body");
+        if body == "success" {
+            return String::new();
+        }
+        let reply = protocol::parse_message(&body).expect("reply xml");
+        reply.content.unwrap_or_default()
+    }
+}
+
+/// Voice in plain mode too: what was heard first, then the answer, in Chinese and English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_messages_in_plain_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wx = start_with(&dir, &[("WECHAT_AES_KEY", "")]).await;
+    for (i, (heard, expected)) in [
+        ("虎溪河生态修复搞得怎么样了嘛", "虎溪河"),
+        ("how far is the water pipe renovation", "water"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reply = wx
+            .send_plain(&voice_xml(RESIDENT, Some(heard), 400 + i as u64))
+            .await;
+        assert!(reply.starts_with("🎙") && reply.contains(heard), "{reply}");
+        assert!(reply.contains(expected), "{heard}: {reply}");
+    }
 }
