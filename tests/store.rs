@@ -33,6 +33,7 @@ on_both_backends!(
     retry_complete_and_lease_expiry,
     unanswered_top,
     unanswered_log_is_bounded,
+    wechat_tokens_expire_and_drop,
     feedback,
     first_seen_dedups,
     pruning_keeps_everything_inside_the_replay_window,
@@ -1598,6 +1599,40 @@ async fn populate(store: &Store) {
             .await
             .expect("first contact")
     );
+    store
+        .save_wechat_token("wx1", "token-1", 1_900_000_000_000)
+        .await
+        .expect("token");
+}
+
+/// WeChat's access token is shared through the store until it expires or is dropped.
+async fn wechat_tokens_expire_and_drop(db: Db) {
+    let s = &db.store;
+    assert_eq!(s.wechat_token("wx1", 1_000).await.expect("read"), None);
+    s.save_wechat_token("wx1", "T1", 5_000).await.expect("save");
+    assert_eq!(
+        s.wechat_token("wx1", 4_999).await.expect("read").as_deref(),
+        Some("T1")
+    );
+    assert_eq!(
+        s.wechat_token("wx1", 5_000).await.expect("read"),
+        None,
+        "expired"
+    );
+    s.save_wechat_token("wx1", "T2", 9_000)
+        .await
+        .expect("replace");
+    assert_eq!(
+        s.wechat_token("wx1", 5_000).await.expect("read").as_deref(),
+        Some("T2")
+    );
+    assert_eq!(
+        s.wechat_token("wx2", 5_000).await.expect("read"),
+        None,
+        "per AppID"
+    );
+    s.drop_wechat_token("wx1").await.expect("drop");
+    assert_eq!(s.wechat_token("wx1", 5_000).await.expect("read"), None);
 }
 
 async fn copy_store_keeps_every_row(db: Db) {
