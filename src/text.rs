@@ -60,6 +60,16 @@ pub fn clean_line(text: &str, max: usize) -> String {
         .to_string()
 }
 
+/// At most `max` characters of `text`, with `…` when something was cut: for echoing what
+/// someone typed back in a reply without letting a pasted paragraph fill it.
+pub fn clip(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
 /// `text` made harmless for a terminal: any forbidden character left (in data stored before
 /// [`clean`] existed) is shown as a visible escape such as `\u{1b}` instead of being obeyed.
 pub fn for_terminal(text: &str) -> Cow<'_, str> {

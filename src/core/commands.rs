@@ -9,6 +9,7 @@ use crate::progress::{
     with_unit,
 };
 use crate::store::{Actor, AuditEntry, AuditKind, Change, Officer, Stage, StoreError, UndoOutcome};
+use crate::text::clip;
 
 use super::answers::{self, Outcome};
 use super::identity::{self, Identity};
@@ -1232,14 +1233,6 @@ impl Core {
 }
 
 // ---- wording helpers ------------------------------------------------------------------------
-
-fn clip(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).collect();
-    if s.chars().count() > max {
-        out.push('…');
-    }
-    out
-}
 
 /// Whether a message (a command or not) is `/privacy` or `/forget`.
 pub(super) fn is_privacy_command(text: &str) -> bool {

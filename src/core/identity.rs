@@ -120,11 +120,7 @@ pub fn check(channel: &str, id: &str) -> Result<(), IdentityError> {
 
 /// A refused id as echoed back: short, so a pasted paragraph does not fill the reply.
 fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(24).collect();
-    if s.chars().count() > 24 {
-        out.push('…');
-    }
-    out
+    crate::text::clip(s, 24)
 }
 
 #[cfg(test)]

@@ -330,15 +330,11 @@ const ECHO_CHARS: usize = 20;
 /// Typed text for echoing in a refusal: clipped, without control or bidirectional-override
 /// characters (which could hide or reorder the rest of the message).
 fn echo(text: &str) -> String {
-    let shown: Vec<char> = text
+    let shown: String = text
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .filter(|c| !c.is_control() && !crate::text::is_forbidden(*c))
         .collect();
-    let mut out: String = shown.iter().take(ECHO_CHARS).collect();
-    if shown.len() > ECHO_CHARS {
-        out.push('…');
-    }
-    out
+    crate::text::clip(&shown, ECHO_CHARS)
 }
 
 #[cfg(test)]
