@@ -96,6 +96,15 @@ impl<'k> Item<'k> {
     }
 }
 
+/// The recorded state of item `number` of `task`, if it was ever updated.
+fn state_of(
+    states: &[crate::store::MetricState],
+    task: u32,
+    number: u32,
+) -> Option<&crate::store::MetricState> {
+    states.iter().find(|s| s.task == task && s.number == number)
+}
+
 pub fn items(task: &Task) -> impl Iterator<Item = Item<'_>> {
     task.metrics
         .iter()

@@ -21,7 +21,7 @@ use crate::knowledge::{
 use crate::store::{MetricState, Stage};
 use crate::units::Dimension;
 
-use super::{Item, items};
+use super::{Item, items, state_of};
 
 /// "About" a target means within this share of it.
 pub const ABOUT_TOLERANCE: f64 = 0.05;
@@ -300,10 +300,6 @@ pub fn check_stage(g: &Milestone, stage: Stage) -> Result<(), KindError> {
         return Err(KindError::OngoingNeverDone);
     }
     Ok(())
-}
-
-fn state_of(states: &[MetricState], task: u32, number: u32) -> Option<&MetricState> {
-    states.iter().find(|s| s.task == task && s.number == number)
 }
 
 /// Chongqing's offset (UTC+8), which the list's dates are in.

@@ -9,7 +9,7 @@ use crate::store::{MetricState, Stage};
 use crate::units::Unit;
 
 use super::model::{self, ItemStatus, Overview, TaskProgress, TaskStatus};
-use super::{Item, fmt_num, items};
+use super::{Item, fmt_num, items, state_of};
 
 fn tr<'a>(lang: Lang, zh: &'a str, en: &'a str) -> &'a str {
     match lang {
@@ -270,10 +270,6 @@ pub fn updater_name(name: &str, lang: Lang) -> &str {
 
 fn no_update(lang: Lang) -> &'static str {
     tr(lang, "暂无进度更新", "no update yet")
-}
-
-fn state_of(states: &[MetricState], task: u32, number: u32) -> Option<&MetricState> {
-    states.iter().find(|s| s.task == task && s.number == number)
 }
 
 // ---- tasks --------------------------------------------------------------------------------------
