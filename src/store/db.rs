@@ -1306,7 +1306,7 @@ fn question_key(question: &str) -> String {
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970, which only a broken
 /// clock is).
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -15,7 +15,7 @@
 mod db;
 mod rows;
 
-pub use db::{ChainBreak, Dump, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store};
+pub use db::{ChainBreak, Dump, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store, now_ms};
 
 /// How far (seconds) a signed request's timestamp may be from now before a channel refuses
 /// it (WeChat's callback). The store never forgets a dedup key or a nonce while a replay of
@@ -44,10 +44,7 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 /// store's own floors keep it from forgetting anything a replay could still use.
 pub async fn sweep(store: Store, retention_days: i64, stop: tokio_util::sync::CancellationToken) {
     loop {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let now_ms = now_ms();
         if let Err(e) = store.forget_seen_before(now_ms - SEEN_TTL_MS).await {
             tracing::warn!(error = %e, "forgetting old message keys failed");
         }

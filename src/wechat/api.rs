@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::menu::{Action, Menu};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, now_ms};
 
 /// WeChat's API host; `WECHAT_API_URL` points elsewhere (tests, a proxy).
 pub const DEFAULT_API_URL: &str = "https://api.weixin.qq.com";
@@ -204,13 +204,6 @@ pub fn menu_json(menu: &Menu, public_url: Option<&str>) -> Value {
         })
         .collect();
     json!({ "button": buttons })
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
