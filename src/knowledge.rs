@@ -3,9 +3,10 @@
 //! Loading never half-succeeds: any mistake is reported as a [`KnowledgeError`] naming the
 //! file, the entry and the field, so a policy officer editing the TOML can fix it alone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -147,7 +148,14 @@ pub struct Period {
     pub start: chrono::NaiveDate,
     /// The last day of the period (inclusive).
     pub end: chrono::NaiveDate,
+    /// The last day officers may record progress (inclusive), when `tasks.toml` says
+    /// (`updates_until`). See [`Lists::closed_since`].
+    pub updates_until: Option<chrono::NaiveDate>,
 }
+
+/// Days after a list's period during which its final figures may still be recorded once a
+/// later list has taken over, when `tasks.toml` gives no `updates_until`.
+pub const DEFAULT_GRACE_DAYS: u64 = 31;
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -288,6 +296,7 @@ struct TasksFile {
     year: Option<i64>,
     period_start: Option<String>,
     period_end: Option<String>,
+    updates_until: Option<String>,
     #[serde(default)]
     task: Vec<RawTask>,
 }
@@ -438,6 +447,8 @@ pub const SYNONYMS_FILE: &str = "synonyms.toml";
 pub struct Sources<'a> {
     pub dir: &'a Path,
     pub policy: &'a str,
+    /// The list's file name in `dir` (`tasks.toml`, `tasks-2025.toml`), for messages.
+    pub tasks_file: &'a str,
     pub tasks: &'a str,
     pub synonyms: &'a str,
 }
@@ -459,6 +470,7 @@ impl Knowledge {
         Knowledge::from_sources(&Sources {
             dir,
             policy: &policy,
+            tasks_file: TASKS_FILE,
             tasks: &tasks,
             synonyms: &synonyms,
         })
@@ -467,7 +479,7 @@ impl Knowledge {
     /// Parses and validates the three files' texts.
     pub fn from_sources(src: &Sources<'_>) -> Result<Knowledge, KnowledgeError> {
         let policy_path = src.dir.join(POLICY_FILE);
-        let tasks_path = src.dir.join(TASKS_FILE);
+        let tasks_path = src.dir.join(src.tasks_file);
         let synonyms_path = src.dir.join(SYNONYMS_FILE);
 
         let policy: PolicyFile = parse_toml(&policy_path, src.policy)?;
@@ -960,7 +972,23 @@ fn read_period(path: &Path, file: &TasksFile) -> Result<Period, KnowledgeError> 
     if end <= start {
         return Err(err("period_end", "must come after period_start".into()));
     }
-    Ok(Period { year, start, end })
+    let updates_until = match &file.updates_until {
+        Some(_) => Some(date("updates_until", &file.updates_until)?),
+        None => None,
+    };
+    if updates_until.is_some_and(|u| u < end) {
+        return Err(err(
+            "updates_until",
+            "must not come before period_end: the last figures are recorded after the period"
+                .into(),
+        ));
+    }
+    Ok(Period {
+        year,
+        start,
+        end,
+        updates_until,
+    })
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(
@@ -1085,5 +1113,262 @@ impl<'a> Locator<'a> {
                 }
             })
             .collect()
+    }
+}
+
+/// The `faq/` files this binary was built with: file name and text.
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/faq.rs"));
+}
+
+/// The text of a `faq/` file as built into the binary, if it was there at build time.
+pub fn builtin_file(name: &str) -> Option<&'static str> {
+    builtin::FILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
+/// Whether `name` is a list's file: `tasks.toml`, or `tasks-<anything>.toml` for further years.
+fn is_list_file(name: &str) -> bool {
+    name == TASKS_FILE || (name.starts_with("tasks-") && name.ends_with(".toml"))
+}
+
+/// Every list `faq/` holds (`tasks.toml`, and `tasks-2025.toml` … for other years), each seen
+/// with the same policy entries and lexicon: one [`Knowledge`] per list, in year order.
+/// Which list a message is about is decided by the clock ([`Lists::at`]) or by a year the
+/// person names ([`Lists::year`]).
+#[derive(Debug, Clone)]
+pub struct Lists {
+    lists: Vec<Arc<Knowledge>>,
+    /// The position of `tasks.toml`'s list.
+    main: usize,
+}
+
+impl From<Arc<Knowledge>> for Lists {
+    fn from(knowledge: Arc<Knowledge>) -> Lists {
+        Lists {
+            lists: vec![knowledge],
+            main: 0,
+        }
+    }
+}
+
+impl From<Knowledge> for Lists {
+    fn from(knowledge: Knowledge) -> Lists {
+        Lists::from(Arc::new(knowledge))
+    }
+}
+
+impl Lists {
+    /// Loads and validates every list in `dir` (an editor's copy of `faq/`, `FAQ_DIR`).
+    pub fn load_dir(dir: &Path) -> Result<Lists, KnowledgeError> {
+        let unreadable = |path: PathBuf, e: std::io::Error| KnowledgeError {
+            file: path,
+            entry: None,
+            field: None,
+            message: format!("cannot read: {e}"),
+        };
+        let mut files = Vec::new();
+        let listing = std::fs::read_dir(dir).map_err(|e| unreadable(dir.to_path_buf(), e))?;
+        for item in listing {
+            let item = item.map_err(|e| unreadable(dir.to_path_buf(), e))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".toml") {
+                let text =
+                    std::fs::read_to_string(item.path()).map_err(|e| unreadable(item.path(), e))?;
+                files.push((name, text));
+            }
+        }
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        Lists::from_files(dir, &files)
+    }
+
+    /// The knowledge base built into this binary.
+    pub fn builtin() -> Result<Lists, KnowledgeError> {
+        Lists::from_files(Path::new("faq"), builtin::FILES)
+    }
+
+    /// Validates the lists among `files` (name, text), each with `policy.toml` and
+    /// `synonyms.toml`; lists must have different years and periods that do not overlap, and
+    /// an item id names one item in all of them (the store keys progress on it).
+    pub fn from_files(dir: &Path, files: &[(&str, &str)]) -> Result<Lists, KnowledgeError> {
+        let file = |name: &str| -> Result<&str, KnowledgeError> {
+            files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| KnowledgeError {
+                    file: dir.join(name),
+                    entry: None,
+                    field: None,
+                    message: "cannot read the file: it is missing".into(),
+                })
+        };
+        let (policy, synonyms) = (file(POLICY_FILE)?, file(SYNONYMS_FILE)?);
+        file(TASKS_FILE)?;
+        let mut names: Vec<&str> = files
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| is_list_file(n))
+            .collect();
+        names.sort_unstable();
+        let mut lists = Vec::new();
+        let mut main_year = None;
+        for name in names {
+            let knowledge = Knowledge::from_sources(&Sources {
+                dir,
+                policy,
+                tasks_file: name,
+                tasks: file(name)?,
+                synonyms,
+            })?;
+            if name == TASKS_FILE {
+                main_year = Some(knowledge.period.year);
+            }
+            lists.push((dir.join(name), knowledge));
+        }
+        let mut lists = Lists::named(lists)?;
+        if let Some(main) = lists
+            .lists
+            .iter()
+            .position(|k| Some(k.period.year) == main_year)
+        {
+            lists.main = main;
+        }
+        Ok(lists)
+    }
+
+    /// Lists validated together (each named by its file, for messages): different years,
+    /// periods that do not overlap, and every item id in one list only. The newest is the
+    /// main list.
+    pub fn new(lists: Vec<Knowledge>) -> Result<Lists, KnowledgeError> {
+        Lists::named(
+            lists
+                .into_iter()
+                .map(|k| (PathBuf::from(format!("the {} list", k.period.year)), k))
+                .collect(),
+        )
+    }
+
+    fn named(mut lists: Vec<(PathBuf, Knowledge)>) -> Result<Lists, KnowledgeError> {
+        let mut owner: HashMap<String, PathBuf> = HashMap::new();
+        for (i, (path, knowledge)) in lists.iter().enumerate() {
+            let err = |field: &str, message: String| KnowledgeError {
+                file: path.clone(),
+                entry: None,
+                field: Some(field.into()),
+                message,
+            };
+            for (task, id) in knowledge.item_ids() {
+                if let Some(other) = owner.insert(id.to_string(), path.clone()) {
+                    return Err(KnowledgeError {
+                        file: path.clone(),
+                        entry: Some(task.id.clone()),
+                        field: Some("id".into()),
+                        message: format!(
+                            "item id `{id}` is also used in {}: every list's items need ids \
+                             of their own (e.g. prefixed with the year)",
+                            other.display()
+                        ),
+                    });
+                }
+            }
+            for (other, k) in &lists[..i] {
+                let (a, b) = (&k.period, &knowledge.period);
+                if a.year == b.year {
+                    return Err(err(
+                        "year",
+                        format!("{} is the list of {} too", other.display(), a.year),
+                    ));
+                }
+                if a.start <= b.end && b.start <= a.end {
+                    return Err(err(
+                        "period_start",
+                        format!(
+                            "the period overlaps that of {} ({} to {})",
+                            other.display(),
+                            a.start,
+                            a.end
+                        ),
+                    ));
+                }
+            }
+        }
+        if lists.is_empty() {
+            return Err(KnowledgeError {
+                file: PathBuf::from(TASKS_FILE),
+                entry: None,
+                field: None,
+                message: "there is no list of tasks".into(),
+            });
+        }
+        lists.sort_by_key(|(_, k)| k.period.start);
+        let main = lists.len() - 1;
+        Ok(Lists {
+            lists: lists.into_iter().map(|(_, k)| Arc::new(k)).collect(),
+            main,
+        })
+    }
+
+    /// `tasks.toml`'s list: the one editors and the matcher's tests work on.
+    pub fn main(&self) -> &Arc<Knowledge> {
+        &self.lists[self.main]
+    }
+
+    /// The list a message on `today` is about: the one whose period holds the day; between
+    /// or after periods the latest that has begun (its final figures may still come in);
+    /// before any, the first.
+    pub fn at(&self, today: chrono::NaiveDate) -> &Arc<Knowledge> {
+        &self.lists[self.index_at(today)]
+    }
+
+    /// The position of [`Lists::at`]'s list in [`Lists::iter`].
+    pub fn index_at(&self, today: chrono::NaiveDate) -> usize {
+        self.lists
+            .iter()
+            .rposition(|k| k.period.start <= today)
+            .unwrap_or(0)
+    }
+
+    /// The list holding the item `item_id` (ids are unique across lists).
+    pub fn of_item(&self, item_id: &str) -> Option<&Arc<Knowledge>> {
+        self.lists
+            .iter()
+            .find(|k| k.item_ids().any(|(_, id)| id == item_id))
+    }
+
+    /// The last day `list` took updates, if it is closed on `today`: after its `updates_until`
+    /// day, or — without one — 31 days after its period once a later list exists. The latest
+    /// list with no `updates_until` stays open: nothing has taken its place.
+    pub fn closed_since(
+        &self,
+        list: &Knowledge,
+        today: chrono::NaiveDate,
+    ) -> Option<chrono::NaiveDate> {
+        let p = &list.period;
+        let superseded = self.lists.iter().any(|k| k.period.start > p.start);
+        let until = p
+            .updates_until
+            .or_else(|| superseded.then(|| p.end + chrono::Days::new(DEFAULT_GRACE_DAYS)))?;
+        (today > until).then_some(until)
+    }
+
+    /// The list of `year`, if faq/ holds one.
+    pub fn year(&self, year: i32) -> Option<&Arc<Knowledge>> {
+        self.lists.iter().find(|k| k.period.year == year)
+    }
+
+    /// Every list, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Knowledge>> {
+        self.lists.iter()
+    }
+
+    /// The years of the lists, oldest first.
+    pub fn years(&self) -> Vec<i32> {
+        self.lists.iter().map(|k| k.period.year).collect()
     }
 }

@@ -10,16 +10,17 @@ use clap::{Parser, Subcommand};
 use minsheng::Lang;
 use minsheng::console::{self, ConsoleUser};
 use minsheng::core::{Admins, Answers, Core, Input, Message, Sender};
-use minsheng::knowledge::Knowledge;
+use minsheng::knowledge::Lists;
 use minsheng::store::Store;
 use minsheng::telegram;
 
 #[derive(Parser)]
 #[command(name = "minsheng", version, about = "重庆高新区民生实事 chat bot")]
 struct Cli {
-    /// Directory of the knowledge base.
-    #[arg(long, env = "FAQ_DIR", default_value = "faq", global = true)]
-    faq: PathBuf,
+    /// A directory holding the knowledge base to use instead of the one built into this
+    /// binary (an editor's copy of faq/).
+    #[arg(long, env = "FAQ_DIR", global = true)]
+    faq: Option<PathBuf>,
     /// Where progress, officers and subscriptions are kept: sqlite://FILE or postgres://…
     #[arg(
         long,
@@ -118,7 +119,18 @@ enum Command {
     Telegram,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end here as one line (the cause chain joined by `: `), never a backtrace.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("minsheng: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     // A missing .env is normal; a broken one is worth stopping for.
     match dotenvy::dotenv() {
         Ok(_) => {}
@@ -135,9 +147,13 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let knowledge = Knowledge::load_dir(&cli.faq)
-        .map_err(|e| anyhow::anyhow!("the knowledge base has a mistake: {e}"))?;
-    let knowledge = Arc::new(knowledge);
+    let lists = match &cli.faq {
+        Some(dir) => Lists::load_dir(dir),
+        None => Lists::builtin(),
+    }
+    .map_err(|e| anyhow::anyhow!("the knowledge base has a mistake: {e}"))?;
+    // The matcher's own tools (match, eval, check-faq) work on tasks.toml's list.
+    let knowledge = lists.main().clone();
     let cli_faq = cli.faq.clone();
     let settings = Settings {
         database_url: cli.database_url.clone(),
@@ -152,7 +168,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|l| if l == "en" { Lang::En } else { Lang::Zh });
             let runtime = runtime()?;
             runtime.block_on(async {
-                let core = start_core(&settings, knowledge).await?;
+                let core = start_core(&settings, lists.clone()).await?;
                 let user = ConsoleUser {
                     id: user,
                     name,
@@ -177,14 +193,13 @@ fn main() -> anyhow::Result<()> {
                 })?;
             let runtime = runtime()?;
             runtime.block_on(async {
-                let core = Arc::new(start_core(&settings, knowledge).await?);
+                let core = Arc::new(start_core(&settings, lists.clone()).await?);
                 if config.aes_key.is_none() {
                     tracing::warn!("{}", minsheng::wechat::PLAIN_MODE_WARNING);
                 }
                 // WECHAT_KF=1: the account has customer-service staff to take "转人工".
                 let staff = std::env::var("WECHAT_KF").is_ok_and(|v| v.trim() == "1");
-                let menu = minsheng::wechat::menu::Menu::load(&cli_faq)
-                    .map_err(|e| anyhow::anyhow!("the WeChat menu has a mistake: {e}"))?;
+                let menu = load_menu(cli_faq.as_deref())?;
                 let handler = Arc::new(
                     minsheng::wechat::bot::CoreHandler::new(Arc::clone(&core))
                         .with_staff_transfer(staff)
@@ -217,7 +232,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ask { question } => {
             let runtime = runtime()?;
             runtime.block_on(async {
-                let core = start_core(&settings, knowledge).await?;
+                let core = start_core(&settings, lists.clone()).await?;
                 let msg = Message {
                     sender: Sender {
                         channel: console::CHANNEL,
@@ -281,7 +296,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(async {
                 let stop = tokio_util::sync::CancellationToken::new();
                 tokio::spawn(telegram::stop_on_signals(stop.clone()));
-                let core = start_core(&settings, knowledge).await?;
+                let core = start_core(&settings, lists.clone()).await?;
                 let core = Arc::new(core);
                 let served = telegram::serve(core.clone(), config, stop).await;
                 core.store().close().await;
@@ -342,9 +357,8 @@ fn main() -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("WECHAT_APPSECRET is not set; see .env.example"))?;
             let base = var("WECHAT_API_URL")
                 .unwrap_or_else(|| minsheng::wechat::api::DEFAULT_API_URL.to_string());
-            let menu = minsheng::wechat::menu::Menu::load(&cli_faq)
-                .map_err(|e| anyhow::anyhow!("the WeChat menu has a mistake: {e}"))?
-                .ok_or_else(|| anyhow::anyhow!("{} has no wechat_menu.toml", cli_faq.display()))?;
+            let menu = load_menu(cli_faq.as_deref())?
+                .ok_or_else(|| anyhow::anyhow!("the knowledge base has no wechat_menu.toml"))?;
             runtime()?.block_on(async {
                 let store = open_store(&settings.database_url).await?;
                 let api = minsheng::wechat::api::Api::new(&base, &appid, &secret, store.clone())?;
@@ -362,7 +376,7 @@ fn main() -> anyhow::Result<()> {
                     let store = Store::open_read_only(&url)
                         .await
                         .context("opening the store (--against)")?;
-                    let changes = store.check_catalogue(&knowledge.tasks).await;
+                    let changes = store.check_catalogue(&lists).await;
                     store.close().await;
                     changes.context("checking faq/ against the store")
                 })?;
@@ -370,26 +384,28 @@ fn main() -> anyhow::Result<()> {
                     println!("would record: {change}");
                 }
             }
-            println!(
-                "{}: {} entries, {} tasks, {} metrics, {} milestones, {} synonym groups — OK",
-                cli.faq.display(),
-                knowledge.entries.len(),
-                knowledge.tasks.len(),
-                knowledge
-                    .tasks
-                    .iter()
-                    .map(|t| t.metrics.len())
-                    .sum::<usize>(),
-                knowledge
-                    .tasks
-                    .iter()
-                    .map(|t| t.milestones.len())
-                    .sum::<usize>(),
-                knowledge.lexicon.synonyms.len(),
+            let source = cli.faq.as_ref().map_or_else(
+                || "faq/ (built in)".to_string(),
+                |d| d.display().to_string(),
             );
-            match minsheng::wechat::menu::Menu::load(&cli.faq)
-                .map_err(|e| anyhow::anyhow!("the WeChat menu has a mistake: {e}"))?
-            {
+            for list in lists.iter() {
+                println!(
+                    "{source}: the {} list ({} to {}{}): {} entries, {} tasks, {} metrics, {} milestones, {} synonym groups — OK",
+                    list.period.year,
+                    list.period.start,
+                    list.period.end,
+                    list.period
+                        .updates_until
+                        .map(|u| format!(", updates until {u}"))
+                        .unwrap_or_default(),
+                    list.entries.len(),
+                    list.tasks.len(),
+                    list.tasks.iter().map(|t| t.metrics.len()).sum::<usize>(),
+                    list.tasks.iter().map(|t| t.milestones.len()).sum::<usize>(),
+                    list.lexicon.synonyms.len(),
+                );
+            }
+            match load_menu(cli.faq.as_deref())? {
                 Some(menu) => println!("WeChat menu: {} items — OK", menu.len()),
                 None => println!("WeChat menu: none (no wechat_menu.toml)"),
             }
@@ -429,7 +445,21 @@ struct Settings {
     help_contact: Option<String>,
 }
 
-async fn start_core(cli: &Settings, knowledge: Arc<Knowledge>) -> anyhow::Result<Core> {
+/// The WeChat menu of FAQ_DIR, or the one built in.
+fn load_menu(
+    faq: Option<&std::path::Path>,
+) -> anyhow::Result<Option<minsheng::wechat::menu::Menu>> {
+    use minsheng::wechat::menu::{MENU_FILE, Menu};
+    let menu = match faq {
+        Some(dir) => Menu::load(dir),
+        None => minsheng::knowledge::builtin_file(MENU_FILE)
+            .map(|text| Menu::parse(&std::path::Path::new("faq").join(MENU_FILE), text))
+            .transpose(),
+    };
+    menu.map_err(|e| anyhow::anyhow!("the WeChat menu has a mistake: {e}"))
+}
+
+async fn start_core(cli: &Settings, knowledge: Lists) -> anyhow::Result<Core> {
     let admins = Admins::parse(&cli.admin_ids).map_err(anyhow::Error::msg)?;
     let store = Store::connect(&cli.database_url)
         .await

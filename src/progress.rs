@@ -22,8 +22,8 @@ pub use update::{MAX_TARGET_FACTOR, UpdateError, UpdatePlan, parse_update};
 
 pub use render::{
     bar, comparator_sign, fmt_number, fmt_pct, fmt_time, goal_stage, item_list, number_in,
-    overview, percent, reading, render_status, status_label, summary, target_text, unit_name,
-    updater_name, with_unit,
+    overview, percent, reading, render_part, render_status, status_label, summary, target_text,
+    unit_name, updater_name, with_unit,
 };
 
 // ---- tasks and metrics ------------------------------------------------------------------------
@@ -135,6 +135,33 @@ pub fn select_items<'k>(task: &'k Task, selector: &str) -> Vec<Item<'k>> {
             })
         })
         .collect()
+}
+
+/// The items of `task` a question names by their own words — a keyword or the item's name
+/// that is not also the task's ("虎溪河缓冲带多长" names 19.7 alone) — in order. Empty when
+/// it names none of them, or all: then the question is about the whole task.
+pub fn items_asked(task: &Task, question: &str) -> Vec<u32> {
+    let question = fold(question);
+    let title = format!("{} {}", fold(&task.title.zh), fold(&task.title.en));
+    // Words of one letter or character name nothing on their own.
+    let names = |word: &String| word.chars().count() >= 2 && question.contains(word.as_str());
+    let asked: Vec<u32> = items(task)
+        .filter(|item| {
+            let own = [fold(item.name(Lang::Zh)), fold(item.name(Lang::En))];
+            own.iter().any(names)
+                || item
+                    .keywords()
+                    .iter()
+                    .map(|k| fold(k))
+                    .any(|k| names(&k) && !title.contains(k.as_str()))
+        })
+        .map(|item| item.number())
+        .collect();
+    if asked.len() == items(task).count() {
+        Vec::new()
+    } else {
+        asked
+    }
 }
 
 /// Finds a task by name words (`供水`, `huxi river`): tasks whose title or keywords contain

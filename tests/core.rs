@@ -64,7 +64,7 @@ async fn press(core: &Core, sender: &Sender, data: &str) -> Vec<Reply> {
 /// Everything a bad input could have touched: progress, the audit trail, the outbox.
 async fn snapshot(store: &Store) -> (Vec<MetricState>, i64, i64) {
     (
-        store.states(None).await.expect("states"),
+        store.states(2024, None).await.expect("states"),
         count(store, "SELECT COUNT(*) FROM audit WHERE kind <> 'refused'").await,
         count(store, "SELECT COUNT(*) FROM outbox").await,
     )
@@ -308,7 +308,7 @@ async fn updates_convert_units_and_notify(db: Db) {
         assert!(reply.contains("✅"), "{input}: {reply}");
         assert!(reply.contains(needle), "{input}: {reply}");
     }
-    let states = core.store().states(Some(14)).await.expect("states");
+    let states = core.store().states(2024, Some(14)).await.expect("states");
     assert_eq!(states[0].current, Some(12.5));
     assert_eq!(states[0].note.as_deref(), Some("西永片区完工"));
     assert!(text(&core, &admin, "/update 14 13km").await.contains("✅"));
@@ -517,8 +517,8 @@ async fn concurrent_officers_lose_nothing(db: Db) {
     )
     .await;
     assert_eq!(audited, 10);
-    let states = core.store().states(Some(14)).await.expect("states");
-    let last = core.store().history(14, 1).await.expect("history");
+    let states = core.store().states(2024, Some(14)).await.expect("states");
+    let last = core.store().history(2024, 14, 1).await.expect("history");
     assert_eq!(
         states[0].current, last[0].new_value,
         "the last write wins, visibly"
@@ -695,7 +695,7 @@ async fn control_characters_never_stored(db: Db) {
             || ('\u{2066}'..='\u{2069}').contains(&c)
     };
     assert!(!shown.chars().any(bad), "{shown:?}");
-    let states = core.store().states(Some(14)).await.expect("states");
+    let states = core.store().states(2024, Some(14)).await.expect("states");
     let note = states[0].note.clone().unwrap_or_default();
     assert_eq!(note, "西永片区[31m完工");
     let name = states[0]
@@ -788,7 +788,68 @@ on_both_backends!(
     buttons_feedback_and_questions,
     catalogue_changes_show_in_history,
     retired_items_refuse_updates,
+    a_question_about_one_figure_gets_that_figure,
 );
+
+/// "How long is the buffer zone": that figure's line, target and progress, with buttons for
+/// the whole task and its official text — not every line of task 19. The same in English.
+async fn a_question_about_one_figure_gets_that_figure(db: Db) {
+    let core = core(db.store).await;
+    let admin = from("console", "1");
+    text(&core, &admin, "/update 19 缓冲带 6.2km").await;
+    let resident = from("telegram", "50");
+    for (question, figure, all) in [
+        ("虎溪河缓冲带多长", "19.7 生态缓冲带构建全长", "全部进度"),
+        (
+            "虎溪河的緩衝帶建了多少了",
+            "19.7 生态缓冲带构建全长",
+            "全部进度",
+        ),
+        (
+            "how long is the buffer zone along the Huxi River",
+            "19.7 Total length of ecological buffer zone",
+            "All figures",
+        ),
+    ] {
+        let replies = say(&core, &resident, question).await;
+        let reply = replies.last().expect("a reply");
+        assert!(reply.text.contains(figure), "{question}: {}", reply.text);
+        assert!(
+            reply.text.contains("6.2"),
+            "the live figure: {}",
+            reply.text
+        );
+        for other in ["19.1 ", "19.6 ", "19.9 "] {
+            assert!(
+                !reply.text.contains(other),
+                "{question}: only what was asked: {}",
+                reply.text
+            );
+        }
+        assert!(reply.text.lines().count() <= 10, "short: {}", reply.text);
+        let more = reply
+            .buttons
+            .iter()
+            .find(|b| b.label == all)
+            .expect("a button for the whole task");
+        assert_eq!(more.data, "cmd:/status 19");
+        assert!(
+            reply
+                .buttons
+                .iter()
+                .any(|b| b.data.starts_with("entry:task19"))
+        );
+        // The button shows the whole task.
+        let whole = press(&core, &resident, &more.data).await;
+        assert!(whole[0].text.contains("19.1 ") && whole[0].text.contains("19.10 "));
+    }
+    // A question about the whole task still gets the whole task.
+    let whole = text(&core, &resident, "虎溪河生态修复进度怎么样了").await;
+    assert!(
+        whole.contains("19.1 ") && whole.contains("19.7 "),
+        "{whole}"
+    );
+}
 
 fn edited_faq(edit: impl FnOnce(&mut Knowledge)) -> Arc<Knowledge> {
     let mut knowledge =

@@ -157,6 +157,7 @@ fn load(policy: &str, tasks: &str, synonyms: &str) -> Result<Knowledge, Knowledg
     Knowledge::from_sources(&Sources {
         dir: Path::new("faq"),
         policy,
+        tasks_file: "tasks.toml",
         tasks,
         synonyms,
     })

@@ -152,7 +152,7 @@ async fn text(core: &Core, sender: &Sender, text: &str) -> String {
 
 async fn snapshot(store: &Store) -> (Vec<MetricState>, i64, i64) {
     (
-        store.states(None).await.expect("states"),
+        store.states(2024, None).await.expect("states"),
         count(store, "SELECT COUNT(*) FROM audit").await,
         count(store, "SELECT COUNT(*) FROM outbox").await,
     )

@@ -92,7 +92,7 @@ async fn line(core: &Core, n: u32) -> String {
 
 async fn snapshot(store: &Store) -> (Vec<MetricState>, i64, i64) {
     (
-        store.states(None).await.expect("states"),
+        store.states(2024, None).await.expect("states"),
         count(store, "SELECT COUNT(*) FROM audit WHERE kind <> 'refused'").await,
         count(store, "SELECT COUNT(*) FROM outbox").await,
     )

@@ -8,7 +8,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use minsheng::Lang;
-use minsheng::knowledge::{Bilingual, Comparator, GoalKind, Metric, MetricKind, Milestone, Task};
+use minsheng::knowledge::{
+    Bilingual, Comparator, GoalKind, Knowledge, Lists, Metric, MetricKind, Milestone, Period, Task,
+};
 use minsheng::store::{
     Actor, AuditKind, Change, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, NonceSeen,
     REPLAY_WINDOW_SECS, Stage, Store, StoreError, UndoOutcome,
@@ -127,6 +129,27 @@ fn catalogue(road_target: f64, road_name_en: &str) -> Vec<Task> {
     ]
 }
 
+/// `tasks` as the 2024 list, the only one.
+fn lists(tasks: Vec<Task>) -> Lists {
+    Lists::from(list_of(2024, tasks))
+}
+
+fn list_of(year: i32, tasks: Vec<Task>) -> Knowledge {
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(year, m, d).expect("date");
+    Knowledge {
+        entries: Vec::new(),
+        tasks,
+        lexicon: Default::default(),
+        period: Period {
+            year,
+            start: day(1, 1),
+            end: day(12, 31),
+            updates_until: None,
+        },
+        contacts: Default::default(),
+    }
+}
+
 fn actor(user: &str) -> Actor {
     Actor {
         channel: "telegram".into(),
@@ -137,6 +160,7 @@ fn actor(user: &str) -> Actor {
 
 fn change(task: u32, number: u32, value: f64, by: &str) -> Change {
     Change {
+        year: 2024,
         task,
         number,
         value: Some(value),
@@ -149,7 +173,7 @@ fn change(task: u32, number: u32, value: f64, by: &str) -> Change {
 
 async fn synced(db: &Db) {
     db.store
-        .sync_catalogue(&catalogue(100.0, "New roads"))
+        .sync_catalogue(&lists(catalogue(100.0, "New roads")))
         .await
         .expect("sync");
 }
@@ -160,7 +184,7 @@ async fn current(store: &Store, task: u32, number: u32) -> Option<f64> {
 
 async fn state(store: &Store, task: u32, number: u32) -> minsheng::store::MetricState {
     store
-        .states(Some(task))
+        .states(2024, Some(task))
         .await
         .expect("states")
         .into_iter()
@@ -187,7 +211,7 @@ async fn migrations_are_idempotent(db: Db) {
         count(&again, "SELECT COUNT(*) FROM _sqlx_migrations").await,
         i64::try_from(files).expect("a few files")
     );
-    assert_eq!(db.store.states(None).await.expect("states").len(), 4);
+    assert_eq!(db.store.states(2024, None).await.expect("states").len(), 4);
 }
 
 async fn sync_keeps_progress(db: Db) {
@@ -205,9 +229,12 @@ async fn sync_keeps_progress(db: Db) {
     // faq/ edited: target and name changed, task 5 removed.
     let mut tasks = catalogue(120.0, "Roads built");
     tasks.retain(|t| t.number == 19);
-    db.store.sync_catalogue(&tasks).await.expect("re-sync");
     db.store
-        .sync_catalogue(&tasks)
+        .sync_catalogue(&lists(tasks.clone()))
+        .await
+        .expect("re-sync");
+    db.store
+        .sync_catalogue(&lists(tasks.clone()))
         .await
         .expect("re-sync twice");
 
@@ -233,12 +260,12 @@ async fn sync_keeps_progress(db: Db) {
     assert_eq!(target, 120.0);
     assert_eq!(name_en, "Roads built");
     // Task 5 left faq/ but stays in the store.
-    let all = db.store.states(None).await.expect("states");
+    let all = db.store.states(2024, None).await.expect("states");
     let keys: Vec<(u32, u32)> = all.iter().map(|s| (s.task, s.number)).collect();
     assert_eq!(keys, vec![(5, 1), (19, 1), (19, 2), (19, 3)]);
     // The two updates, and the target and name change as one catalogue row (once, although
     // synced twice).
-    let history = db.store.history(19, 10).await.expect("history");
+    let history = db.store.history(2024, 19, 10).await.expect("history");
     assert_eq!(history.len(), 3);
     assert_eq!(history[0].kind, AuditKind::Catalogue);
     assert_eq!(history[0].number, Some(1));
@@ -295,15 +322,24 @@ async fn apply_audits_old_and_new(db: Db) {
     // The note belongs to the update that wrote it.
     assert_eq!(now.note, None);
 
-    let history = db.store.history(19, 10).await.expect("history");
+    let history = db.store.history(2024, 19, 10).await.expect("history");
     assert_eq!(history.len(), 4);
     assert_eq!(history[0], valued);
     assert_eq!(history[2], second);
     assert_eq!(history[3], first);
     assert_eq!(history[2].actor, actor("b"));
     assert_eq!(history[2].note.as_deref(), Some("note"));
-    assert_eq!(db.store.history(19, 1).await.expect("history").len(), 1);
-    assert!(db.store.history(5, 10).await.expect("history").is_empty());
+    assert_eq!(
+        db.store.history(2024, 19, 1).await.expect("history").len(),
+        1
+    );
+    assert!(
+        db.store
+            .history(2024, 5, 10)
+            .await
+            .expect("history")
+            .is_empty()
+    );
 
     // An unknown metric is an error and leaves no trace.
     assert!(matches!(
@@ -340,7 +376,7 @@ async fn concurrent_applies_are_serialised(db: Db) {
     for handle in handles {
         handle.await.expect("join").expect("apply");
     }
-    let mut audit = db.store.history(19, 100).await.expect("history");
+    let mut audit = db.store.history(2024, 19, 100).await.expect("history");
     audit.reverse();
     assert_eq!(audit.len(), WRITERS);
     // Each audit replaced exactly what the previous one wrote.
@@ -451,7 +487,7 @@ async fn undo(db: Db) {
     );
 
     // Nothing was deleted: 4 updates and 4 undos.
-    let history = db.store.history(19, 100).await.expect("history");
+    let history = db.store.history(2024, 19, 100).await.expect("history");
     let undos = history.iter().filter(|e| e.kind == AuditKind::Undo).count();
     assert_eq!((history.len(), undos), (8, 4));
     assert_eq!(history[history.len() - 1 - 3], undo1);
@@ -537,7 +573,10 @@ async fn refusals_change_nothing(db: Db) {
         .await
         .expect("refusal of an unknown task");
     assert_eq!(current(&db.store, 19, 1).await, Some(7.0));
-    assert_eq!(db.store.history(19, 10).await.expect("history").len(), 1);
+    assert_eq!(
+        db.store.history(2024, 19, 10).await.expect("history").len(),
+        1
+    );
     assert_eq!(
         count(
             &db.store,
@@ -1163,7 +1202,10 @@ async fn persists_across_reopening(db: Db) {
 
     let reopened = db.open().await;
     assert_eq!(current(&reopened, 19, 1).await, Some(8.5));
-    assert_eq!(reopened.history(19, 10).await.expect("history").len(), 1);
+    assert_eq!(
+        reopened.history(2024, 19, 10).await.expect("history").len(),
+        1
+    );
     assert_eq!(
         reopened
             .officer("telegram", "a")
@@ -1240,7 +1282,7 @@ async fn sqlite_url_forms() {
 
     let memory = Store::connect("sqlite::memory:").await.expect("in memory");
     memory
-        .sync_catalogue(&catalogue(1.0, "Roads"))
+        .sync_catalogue(&lists(catalogue(1.0, "Roads")))
         .await
         .expect("sync");
     memory.apply(&change(19, 1, 0.5, "a")).await.expect("apply");
@@ -1352,7 +1394,7 @@ async fn an_inserted_metric_moves_nothing(db: Db) {
         .expect("roads");
 
     db.store
-        .sync_catalogue(&catalogue_with_insert())
+        .sync_catalogue(&lists(catalogue_with_insert()))
         .await
         .expect("sync with an inserted metric");
     assert_eq!(
@@ -1364,7 +1406,7 @@ async fn an_inserted_metric_moves_nothing(db: Db) {
     assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
     assert_eq!(state(&db.store, 19, 4).await.stage, Some(Stage::InProgress));
     // The audit trail shows each row at its item's current position.
-    let history = db.store.history(19, 10).await.expect("history");
+    let history = db.store.history(2024, 19, 10).await.expect("history");
     let numbers: Vec<Option<u32>> = history.iter().map(|e| e.number).collect();
     assert_eq!(numbers, vec![Some(2), Some(4), Some(3)]);
     // Undo follows the item, not the position.
@@ -1401,13 +1443,13 @@ async fn dropping_recorded_progress_is_refused(db: Db) {
     let mut dropped = catalogue(100.0, "New roads");
     dropped[1].metrics.remove(1);
     dropped[1].milestones[0].number = 2;
-    match db.store.sync_catalogue(&dropped).await {
+    match db.store.sync_catalogue(&lists(dropped.clone())).await {
         Err(StoreError::Catalogue { task, item, .. }) => {
             assert_eq!((task, item.as_str()), (19, "t19-parking"));
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    match db.store.check_catalogue(&dropped).await {
+    match db.store.check_catalogue(&lists(dropped.clone())).await {
         Err(StoreError::Catalogue { item, .. }) => assert_eq!(item, "t19-parking"),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -1421,7 +1463,7 @@ async fn dropping_recorded_progress_is_refused(db: Db) {
     let mut metres = catalogue(100.0, "New roads");
     metres[1].metrics[1].unit = Unit::parse("公里").expect("unit");
     assert!(matches!(
-        db.store.sync_catalogue(&metres).await,
+        db.store.sync_catalogue(&lists(metres.clone())).await,
         Err(StoreError::Catalogue { task: 19, .. })
     ));
 
@@ -1429,7 +1471,7 @@ async fn dropping_recorded_progress_is_refused(db: Db) {
     let mut retired = catalogue(100.0, "New roads");
     retired[1].metrics[1].retired = true;
     db.store
-        .sync_catalogue(&retired)
+        .sync_catalogue(&lists(retired.clone()))
         .await
         .expect("retired is fine");
     assert_eq!(current(&db.store, 19, 2).await, Some(3.0));
@@ -1442,7 +1484,7 @@ async fn dropping_recorded_progress_is_refused(db: Db) {
     no_roads[1].metrics[0].number = 1;
     no_roads[1].milestones[0].number = 2;
     db.store
-        .sync_catalogue(&no_roads)
+        .sync_catalogue(&lists(no_roads.clone()))
         .await
         .expect("roads had no progress");
     assert_eq!(current(&db.store, 19, 1).await, Some(3.0));
@@ -1471,7 +1513,7 @@ async fn an_older_store_is_mapped_once(db: Db) {
         0
     );
     db.store
-        .sync_catalogue(&catalogue_with_insert())
+        .sync_catalogue(&lists(catalogue_with_insert()))
         .await
         .expect("sync with an inserted metric");
     assert_eq!(current(&db.store, 19, 3).await, Some(3.0));
@@ -1550,7 +1592,7 @@ async fn fresh_sqlite() -> (tempfile::TempDir, Store) {
 /// Something in every table.
 async fn populate(store: &Store) {
     store
-        .sync_catalogue(&catalogue(100.0, "New roads"))
+        .sync_catalogue(&lists(catalogue(100.0, "New roads")))
         .await
         .expect("sync");
     let mut c = change(19, 1, 3.25, "a");
@@ -1653,8 +1695,8 @@ async fn copy_store_keeps_every_row(db: Db) {
     assert_eq!(db.store.verify_audit().await.expect("verify"), None);
     assert_eq!(back.verify_audit().await.expect("verify"), None);
     assert_eq!(
-        db.store.history(19, 100).await.expect("history"),
-        source.history(19, 100).await.expect("history")
+        db.store.history(2024, 19, 100).await.expect("history"),
+        source.history(2024, 19, 100).await.expect("history")
     );
 
     // The copy carries on where the source stopped: fresh ids, an unbroken chain.
@@ -1705,8 +1747,8 @@ async fn a_backup_during_a_burst_restores(db: Db) {
     let (_r, restored) = fresh_sqlite().await;
     restored.restore(&during).await.expect("restore");
     assert_eq!(restored.verify_audit().await.expect("verify"), None);
-    let then = restored.history(19, 1000).await.expect("history");
-    let now = db.store.history(19, 1000).await.expect("history");
+    let then = restored.history(2024, 19, 1000).await.expect("history");
+    let now = db.store.history(2024, 19, 1000).await.expect("history");
     let last = then.first().map_or(0, |e| e.id);
     let expected: Vec<_> = now.into_iter().filter(|e| e.id <= last).collect();
     assert_eq!(then, expected);
@@ -1717,8 +1759,8 @@ async fn a_backup_during_a_burst_restores(db: Db) {
     let (_s, restored) = fresh_sqlite().await;
     restored.restore(&after).await.expect("restore");
     assert_eq!(
-        restored.history(19, 1000).await.expect("history"),
-        db.store.history(19, 1000).await.expect("history")
+        restored.history(2024, 19, 1000).await.expect("history"),
+        db.store.history(2024, 19, 1000).await.expect("history")
     );
     assert!(
         restored.restore(&after).await.is_err(),
@@ -1757,19 +1799,19 @@ async fn an_older_sqlite_store_keeps_every_value_and_audit_row() {
 async fn read_only_checks(url: &str) {
     let store = Store::open_read_only(url).await.expect("open read-only");
     let changes = store
-        .check_catalogue(&catalogue(120.0, "New roads"))
+        .check_catalogue(&lists(catalogue(120.0, "New roads")))
         .await
         .expect("an unchanged catalogue passes");
     assert_eq!(
         changes,
-        vec!["19.1 t19-roads: target 100 → 120".to_string()]
+        vec!["2024 19.1 t19-roads: target 100 → 120".to_string()]
     );
     let mut dropped = catalogue(100.0, "New roads");
     dropped[1].metrics.remove(1);
     dropped[1].milestones[0].number = 2;
     // Before ids, rows are mapped by position: the milestone now at 19.2 cannot take the
     // parking figures recorded there.
-    match store.check_catalogue(&dropped).await {
+    match store.check_catalogue(&lists(dropped.clone())).await {
         Err(StoreError::Catalogue { task, item, .. }) => {
             assert_eq!((task, item.as_str()), (19, "19.2 (mapped to m-acceptance)"));
         }
@@ -1877,19 +1919,19 @@ async fn older_store_checks(store: Store) {
     // Before the first start the legacy rows are not sealed yet, and that is not a break.
     assert_eq!(store.verify_audit().await.expect("verify"), None);
     store
-        .sync_catalogue(&catalogue(100.0, "New roads"))
+        .sync_catalogue(&lists(catalogue(100.0, "New roads")))
         .await
         .expect("first sync maps the ids");
     assert_eq!(store.verify_audit().await.expect("verify"), None);
     store
-        .sync_catalogue(&catalogue_with_insert())
+        .sync_catalogue(&lists(catalogue_with_insert()))
         .await
         .expect("sync with an inserted metric");
     assert_eq!(current(&store, 19, 1).await, None);
     assert_eq!(current(&store, 19, 2).await, Some(42.5));
     assert_eq!(current(&store, 19, 3).await, Some(3.0));
     let numbers: Vec<Option<u32>> = store
-        .history(19, 10)
+        .history(2024, 19, 10)
         .await
         .expect("history")
         .iter()

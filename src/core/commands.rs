@@ -2,7 +2,7 @@
 //! input changes nothing.
 
 use crate::Lang;
-use crate::knowledge::{Entry, EntryKind, Task};
+use crate::knowledge::{Entry, EntryKind, Knowledge, Task};
 use crate::progress::model;
 use crate::progress::{
     self, NumberProblem, TaskRef, UpdateError, UpdatePlan, fmt_num, fmt_time, item, stage_name,
@@ -104,19 +104,31 @@ impl Core {
         match name {
             // A deep link (`t.me/<bot>?start=task14`) arrives as `/start task14` and opens
             // that task; any other payload falls back to the welcome.
-            "start" => match deep_link_task(args).filter(|n| self.knowledge.task(*n).is_some()) {
-                Some(n) => self.status(&n.to_string(), lang).await,
+            "start" => match deep_link_task(args).filter(|n| self.knowledge().task(*n).is_some()) {
+                Some(n) => self.status(self.knowledge(), &n.to_string(), lang).await,
                 None => Ok(vec![self.welcome(lang)]),
             },
             "help" | "帮助" => {
                 let rights = self.rights(msg).await?;
                 one(texts::help(lang, rights.officer.is_some(), rights.admin))
             }
-            "tasks" | "任务" => self.tasks(lang).await,
-            "status" | "进度" => self.status(args, lang).await,
-            "update" | "更新" => self.update(msg, args, lang).await,
+            "tasks" | "任务" => match self.list_named(args, lang) {
+                Ok((kb, _)) => self.tasks(kb, lang).await,
+                Err(reply) => Ok(vec![reply]),
+            },
+            "status" | "进度" => match self.list_named(args, lang) {
+                Ok((kb, args)) => self.status(kb, args, lang).await,
+                Err(reply) => Ok(vec![reply]),
+            },
+            "update" | "更新" => match self.list_named(args, lang) {
+                Ok((kb, args)) => self.update(kb, msg, args, lang).await,
+                Err(reply) => Ok(vec![reply]),
+            },
             "undo" | "撤销" => self.undo(msg, lang).await,
-            "history" | "记录" => self.history(msg, args, lang).await,
+            "history" | "记录" => match self.list_named(args, lang) {
+                Ok((kb, args)) => self.history(kb, msg, args, lang).await,
+                Err(reply) => Ok(vec![reply]),
+            },
             "grant" => self.grant(msg, args, lang).await,
             "revoke" => self.revoke(msg, args, lang).await,
             "officers" => self.officers(msg, lang).await,
@@ -170,7 +182,7 @@ impl Core {
     /// Where a person can be reached about `task` (its unit and contact when faq/ names one),
     /// else the 12345 hotline.
     fn contact_line(&self, task: Option<u32>, lang: Lang) -> String {
-        let contact = task.and_then(|n| Some((n, self.knowledge.contact(n)?)));
+        let contact = task.and_then(|n| Some((n, self.knowledge().contact(n)?)));
         match contact {
             Some((n, c)) => tr(
                 lang,
@@ -189,14 +201,14 @@ impl Core {
 
     /// The one task a question names by number or title words, if exactly one.
     fn task_named_in(&self, text: &str, entries: &[&Entry]) -> Option<u32> {
-        let mut tasks: Vec<u32> = progress::tasks_named(&self.knowledge, text)
+        let mut tasks: Vec<u32> = progress::tasks_named(self.knowledge(), text)
             .iter()
             .map(|t| t.number)
             .collect();
         if tasks.is_empty() {
             tasks = entries
                 .iter()
-                .filter_map(|e| self.task_of(e).map(|t| t.number))
+                .filter_map(|e| self.task_of(self.knowledge(), e).map(|t| t.number))
                 .collect();
         }
         tasks.dedup();
@@ -232,19 +244,24 @@ impl Core {
         if asks_for_a_person(text) {
             return self.human(lang);
         }
-        let d = self.answers.decide(text);
+        let d = self.answers().decide(text);
         let lang = d.lang;
-        let outcome = self.answers.outcome(&self.knowledge, &d);
+        let outcome = self.answers().outcome(self.knowledge(), &d);
         match outcome {
             Outcome::Entry { entry, progress } => {
-                let mut reply = self.entry_reply(entry, lang, progress).await?;
+                let mut reply = match self.part_reply(entry, text, lang).await? {
+                    Some(part) => part,
+                    None => self.entry_reply(entry, lang, progress).await?,
+                };
                 // The list as a whole: the entry that counts the tasks, then each task's status.
                 if d.list {
                     reply.text.push_str("\n\n");
-                    reply.text.push_str(&self.task_list(lang).await?);
+                    reply
+                        .text
+                        .push_str(&self.task_list(self.knowledge(), lang).await?);
                 }
                 if d.procedure {
-                    let task = self.task_of(entry).map(|t| t.number);
+                    let task = self.task_of(self.knowledge(), entry).map(|t| t.number);
                     reply.text.push_str("\n\n");
                     reply.text.push_str(&self.contact_line(task, lang));
                 }
@@ -276,6 +293,48 @@ impl Core {
         }
     }
 
+    /// The part of a task a question asked about ("虎溪河缓冲带多长": the buffer zone's line,
+    /// target and figure), with buttons for the whole task and its official text; `None` when
+    /// the question names no particular item of it. Keeps a phone's screen to what was asked.
+    async fn part_reply(
+        &self,
+        entry: &Entry,
+        question: &str,
+        lang: Lang,
+    ) -> Result<Option<Reply>, StoreError> {
+        let kb = self.knowledge();
+        let Some(task) = entry.task.and_then(|n| kb.task(n)) else {
+            return Ok(None);
+        };
+        let asked = progress::items_asked(task, question);
+        if asked.is_empty() {
+            return Ok(None);
+        }
+        let states = self.store.states(kb.period.year, Some(task.number)).await?;
+        let part = progress::render_part(task, &asked, &states, &kb.period, self.now(), lang);
+        let all = progress::items(task).count();
+        let mut reply = Reply::text(format!(
+            "{part}\n\n{}",
+            tr(
+                lang,
+                format!("第{}项共 {all} 个指标和目标。", task.number),
+                format!("Task {} has {all} figures and goals.", task.number),
+            )
+        ));
+        reply.buttons = vec![
+            Button {
+                label: tr(lang, "全部进度", "All figures"),
+                data: format!("cmd:/status {}", task.number),
+            },
+            Button {
+                label: tr(lang, "任务原文", "Official text"),
+                data: format!("entry:{}:{}", entry.id, lang.code()),
+            },
+        ];
+        reply.buttons.extend(answers::feedback_buttons(&entry.id));
+        Ok(Some(reply))
+    }
+
     /// One entry as an answer. A task comes with its live status: status first when the
     /// question asked how far along it is, else after the official text.
     async fn entry_reply(
@@ -284,12 +343,15 @@ impl Core {
         lang: Lang,
         progress: bool,
     ) -> Result<Reply, StoreError> {
-        let Some(task) = entry.task.and_then(|n| self.knowledge.task(n)) else {
-            return Ok(answers::entry(&self.knowledge, entry, lang, None));
+        let Some(task) = entry.task.and_then(|n| self.knowledge().task(n)) else {
+            return Ok(answers::entry(self.knowledge(), entry, lang, None));
         };
-        let states = self.store.states(Some(task.number)).await?;
+        let states = self
+            .store
+            .states(self.knowledge().period.year, Some(task.number))
+            .await?;
         let status =
-            progress::render_status(task, &states, &self.knowledge.period, self.now(), lang);
+            progress::render_status(task, &states, &self.knowledge().period, self.now(), lang);
         if progress {
             // Asked how far along: the live figures first, the official text on request.
             let mut reply = Reply::text(format!(
@@ -305,7 +367,7 @@ impl Core {
         }
         // The status already names the task; drop its heading line.
         let body = status.split_once('\n').map_or("", |(_, b)| b.trim_start());
-        Ok(answers::entry(&self.knowledge, entry, lang, Some(body)))
+        Ok(answers::entry(self.knowledge(), entry, lang, Some(body)))
     }
 
     async fn button(&self, msg: &Message, data: &str, lang: Lang) -> Replies {
@@ -314,7 +376,7 @@ impl Core {
                 Some((id, code)) => (id, Lang::from_code(code).unwrap_or(lang)),
                 None => (rest, lang),
             };
-            let Some(entry) = self.knowledge.entry(id) else {
+            let Some(entry) = self.knowledge().entry(id) else {
                 return one(stale_button(lang));
             };
             return Ok(vec![self.entry_reply(entry, lang, false).await?]);
@@ -326,7 +388,7 @@ impl Core {
                 "down" => false,
                 _ => return one(stale_button(lang)),
             };
-            if self.knowledge.entry(id).is_none() {
+            if self.knowledge().entry(id).is_none() {
                 return one(stale_button(lang));
             }
             self.store
@@ -355,36 +417,109 @@ impl Core {
 
     // ---- status -------------------------------------------------------------------------------
 
-    async fn tasks(&self, lang: Lang) -> Replies {
-        one(self.task_list(lang).await?)
+    async fn tasks(&self, kb: &Knowledge, lang: Lang) -> Replies {
+        one(self.task_list(kb, lang).await?)
+    }
+
+    /// The list a command's arguments name by a leading year (`/status 2024 14`,
+    /// `/tasks 2024年`) and the rest of the arguments; else the current list and all of them.
+    fn list_named<'a>(&self, args: &'a str, lang: Lang) -> Result<(&Knowledge, &'a str), Reply> {
+        let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+        let digits = first.strip_suffix('年').unwrap_or(first);
+        let year = (digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse::<i32>().ok())
+            .flatten()
+            .filter(|y| (2000..=2100).contains(y));
+        let Some(year) = year else {
+            return Ok((self.knowledge(), args));
+        };
+        match self.lists.year(year) {
+            Some(kb) => Ok((kb, rest.trim())),
+            None => {
+                let years: Vec<String> = self.lists.years().iter().map(i32::to_string).collect();
+                Err(Reply::text(tr(
+                    lang,
+                    format!("没有 {year} 年的清单。现有：{}。", years.join("、")),
+                    format!(
+                        "There is no list for {year}. Lists kept: {}.",
+                        years.join(", ")
+                    ),
+                )))
+            }
+        }
+    }
+
+    /// The matcher over `kb`'s list.
+    fn answers_for(&self, kb: &Knowledge) -> &crate::core::Answers {
+        let i = self
+            .lists
+            .iter()
+            .position(|k| k.period.year == kb.period.year)
+            .unwrap_or_default();
+        &self.answers[i]
+    }
+
+    /// How a list other than the current one is headed, so nobody mistakes it for this
+    /// year's: "【2024 年清单，已截止更新】".
+    fn list_heading(&self, kb: &Knowledge, lang: Lang) -> Option<String> {
+        if std::ptr::eq(kb, self.knowledge()) {
+            return None;
+        }
+        let year = kb.period.year;
+        Some(if self.lists.closed_since(kb, self.today()).is_some() {
+            tr(
+                lang,
+                format!("【{year} 年清单，已截止更新】"),
+                format!("[The {year} list, closed to updates]"),
+            )
+        } else {
+            tr(
+                lang,
+                format!("【{year} 年清单】"),
+                format!("[The {year} list]"),
+            )
+        })
     }
 
     /// The overview and every task's one-line status, as `/tasks` shows them.
-    async fn task_list(&self, lang: Lang) -> Result<String, StoreError> {
-        let states = self.store.states(None).await?;
+    async fn task_list(&self, kb: &Knowledge, lang: Lang) -> Result<String, StoreError> {
+        let states = self.store.states(kb.period.year, None).await?;
         let now = self.now();
-        let mut text = progress::overview(&self.knowledge, &states, now, lang);
+        let mut text = self
+            .list_heading(kb, lang)
+            .map(|h| h + "\n")
+            .unwrap_or_default();
+        text.push_str(&progress::overview(kb, &states, now, lang));
         text.push('\n');
-        for task in &self.knowledge.tasks {
+        for task in &kb.tasks {
             text.push('\n');
-            text.push_str(&progress::summary(
-                task,
-                &states,
-                &self.knowledge.period,
-                now,
-                lang,
-            ));
+            text.push_str(&progress::summary(task, &states, &kb.period, now, lang));
         }
-        text.push_str(&tr(
-            lang,
-            "\n\n发送 /status 编号 查看详情，如 /status 14",
-            "\n\nSend /status and a number for details, e.g. /status 14",
-        ));
+        let year = kb.period.year;
+        text.push_str(&if std::ptr::eq(kb, self.knowledge()) {
+            tr(
+                lang,
+                "\n\n发送 /status 编号 查看详情，如 /status 14".to_string(),
+                "\n\nSend /status and a number for details, e.g. /status 14".to_string(),
+            )
+        } else {
+            tr(
+                lang,
+                format!("\n\n发送 /status {year} 编号 查看详情，如 /status {year} 14"),
+                format!("\n\nSend /status {year} and a number for details, e.g. /status {year} 14"),
+            )
+        });
         Ok(text)
     }
 
     /// The task an argument names, or the reply explaining why there is none.
-    fn find_task(&self, args: &str, lang: Lang, command: &str) -> Result<&Task, Reply> {
+    fn find_task<'k>(
+        &self,
+        kb: &'k Knowledge,
+        args: &str,
+        lang: Lang,
+        command: &str,
+    ) -> Result<&'k Task, Reply> {
         let words: Vec<&str> = args.split_whitespace().collect();
         let reference = match words.as_slice() {
             [one] => TaskRef::parse(one),
@@ -392,21 +527,21 @@ impl Core {
             _ => None,
         };
         if let Some(r) = reference {
-            return self
-                .knowledge
+            return kb
                 .task(r.task)
                 .ok_or_else(|| Reply::text(unknown_task(lang, &r.task.to_string())));
         }
-        let named = progress::tasks_named(&self.knowledge, args);
+        let named = progress::tasks_named(kb, args);
         let candidates: Vec<&Task> = if named.is_empty() {
             // Not a title word: let the matcher read it as a question about a task.
-            let d = self.answers.decide(args);
-            match self.answers.outcome(&self.knowledge, &d) {
-                Outcome::Entry { entry, .. } => self.task_of(entry).into_iter().collect(),
+            let answers = self.answers_for(kb);
+            let d = answers.decide(args);
+            match answers.outcome(kb, &d) {
+                Outcome::Entry { entry, .. } => self.task_of(kb, entry).into_iter().collect(),
                 Outcome::Suggest(entries) => {
                     let mut v: Vec<&Task> = Vec::new();
                     for e in entries {
-                        if let Some(t) = self.task_of(e)
+                        if let Some(t) = self.task_of(kb, e)
                             && !v.iter().any(|x| x.number == t.number)
                         {
                             v.push(t);
@@ -431,9 +566,14 @@ impl Core {
                 for t in many.iter().take(5) {
                     let label = task_label(t, lang);
                     reply.text.push_str(&format!("\n{label}"));
+                    let year = if std::ptr::eq(kb, self.knowledge()) {
+                        String::new()
+                    } else {
+                        format!("{} ", kb.period.year)
+                    };
                     reply.buttons.push(Button {
                         label,
-                        data: format!("cmd:/{command} {}", t.number),
+                        data: format!("cmd:/{command} {year}{}", t.number),
                     });
                 }
                 Err(reply)
@@ -441,33 +581,31 @@ impl Core {
         }
     }
 
-    fn task_of(&self, entry: &Entry) -> Option<&Task> {
+    fn task_of<'k>(&self, kb: &'k Knowledge, entry: &Entry) -> Option<&'k Task> {
         let n = entry.task.or_else(|| {
-            let related = self.knowledge.entry(entry.related.as_deref()?)?;
+            let related = kb.entry(entry.related.as_deref()?)?;
             (related.kind == EntryKind::Task).then_some(related.task?)
         })?;
-        self.knowledge.task(n)
+        kb.task(n)
     }
 
-    async fn status(&self, args: &str, lang: Lang) -> Replies {
+    async fn status(&self, kb: &Knowledge, args: &str, lang: Lang) -> Replies {
         if args.is_empty() {
-            return self.tasks(lang).await;
+            return self.tasks(kb, lang).await;
         }
-        let task = match self.find_task(args, lang, "status") {
+        let task = match self.find_task(kb, args, lang, "status") {
             Ok(t) => t,
             Err(reply) => return Ok(vec![reply]),
         };
-        let states = self.store.states(Some(task.number)).await?;
-        one(progress::render_status(
-            task,
-            &states,
-            &self.knowledge.period,
-            self.now(),
-            lang,
-        ))
+        let states = self.store.states(kb.period.year, Some(task.number)).await?;
+        let status = progress::render_status(task, &states, &kb.period, self.now(), lang);
+        one(match self.list_heading(kb, lang) {
+            Some(heading) => format!("{heading}\n{status}"),
+            None => status,
+        })
     }
 
-    async fn history(&self, msg: &Message, args: &str, lang: Lang) -> Replies {
+    async fn history(&self, kb: &Knowledge, msg: &Message, args: &str, lang: Lang) -> Replies {
         if args.is_empty() {
             return one(tr(
                 lang,
@@ -475,11 +613,11 @@ impl Core {
                 "Which task? For example /history 14",
             ));
         }
-        let task = match self.find_task(args, lang, "history") {
+        let task = match self.find_task(kb, args, lang, "history") {
             Ok(t) => t,
             Err(reply) => return Ok(vec![reply]),
         };
-        let entries = self.store.history(task.number, 20).await?;
+        let entries = self.store.history(kb.period.year, task.number, 20).await?;
         // Residents see who changed a figure by name or department; officers see the ids too.
         let full = self.rights(msg).await?.any();
         let mut text = tr(
@@ -499,7 +637,7 @@ impl Core {
 
     // ---- updates ------------------------------------------------------------------------------
 
-    async fn update(&self, msg: &Message, args: &str, lang: Lang) -> Replies {
+    async fn update(&self, kb: &Knowledge, msg: &Message, args: &str, lang: Lang) -> Replies {
         let rights = self.rights(msg).await?;
         let attempted_task = args
             .split_whitespace()
@@ -517,7 +655,16 @@ impl Core {
                 .await?;
             return one(not_officer(lang, &msg.sender.user_id));
         }
-        let plan = match progress::parse_update(&self.knowledge, args) {
+        // A list whose period and grace period are over is the record as it stands.
+        if let Some(until) = self.lists.closed_since(kb, self.today()) {
+            let year = kb.period.year;
+            return one(tr(
+                lang,
+                format!("{year} 年清单已于 {until} 截止更新，本次没有改动。"),
+                format!("The {year} list closed to updates on {until}; nothing was changed."),
+            ));
+        }
+        let plan = match progress::parse_update(kb, args) {
             Ok(plan) => plan,
             Err(e) => return Ok(vec![self.update_error(&e, lang)]),
         };
@@ -525,7 +672,7 @@ impl Core {
         if let Some(kind) = plan.note.as_deref().and_then(crate::privacy::find_personal) {
             return one(personal_note(lang, kind));
         }
-        if let Some(refusal) = self.kind_refusal(&plan, lang) {
+        if let Some(refusal) = self.kind_refusal(kb, &plan, lang) {
             return one(refusal);
         }
         if !rights.may_update(plan.task) {
@@ -549,10 +696,11 @@ impl Core {
                 ),
             ));
         }
-        let Some(task) = self.knowledge.task(plan.task) else {
+        let Some(task) = kb.task(plan.task) else {
             return one(unknown_task(lang, &plan.task.to_string()));
         };
         let change = Change {
+            year: kb.period.year,
             task: plan.task,
             number: plan.item,
             value: plan.value,
@@ -587,8 +735,8 @@ impl Core {
 
     /// A value or stage that the item's kind cannot take (0.6 of a community, 120% of a
     /// share, a bare 0.4 for a percentage, "done" for ongoing work), worded for the officer.
-    fn kind_refusal(&self, plan: &UpdatePlan, lang: Lang) -> Option<String> {
-        let task = self.knowledge.task(plan.task)?;
+    fn kind_refusal(&self, kb: &Knowledge, plan: &UpdatePlan, lang: Lang) -> Option<String> {
+        let task = kb.task(plan.task)?;
         let nothing = tr(lang, "本次没有改动。", "Nothing was changed.");
         let retired = match item(task, plan.item)? {
             progress::Item::Metric(m) => m.retired,
@@ -671,7 +819,7 @@ impl Core {
         );
         let nothing = tr(lang, "本次没有改动。", "Nothing was changed.");
         let list = |task: u32| {
-            self.knowledge
+            self.knowledge()
                 .task(task)
                 .map(|t| progress::item_list(t, lang))
                 .unwrap_or_default()
@@ -809,7 +957,7 @@ impl Core {
                     format!("第{task}项有多个指标符合，请指定是哪一个。{nothing}"),
                     format!("Several of task {task}'s metrics fit; which one? {nothing}"),
                 ));
-                if let Some(t) = self.knowledge.task(*task) {
+                if let Some(t) = self.knowledge().task(*task) {
                     let mut buttons = Vec::new();
                     for n in items {
                         let Some(it) = item(t, *n) else { continue };
@@ -870,7 +1018,7 @@ impl Core {
             ),
             UpdateError::NeedsStage { task } => {
                 let first = self
-                    .knowledge
+                    .knowledge()
                     .task(*task)
                     .and_then(|t| t.milestones.first())
                     .map_or(1, |m| m.number);
@@ -898,7 +1046,14 @@ impl Core {
                 .await?;
             return one(not_officer(lang, &msg.sender.user_id));
         }
-        let knowledge = &self.knowledge;
+        // The update undone may be of another year's list (its final figures): name it from
+        // the list that holds the item.
+        let list_of = |e: &AuditEntry| -> &Knowledge {
+            e.item_id
+                .as_deref()
+                .and_then(|id| self.lists.of_item(id))
+                .map_or(self.knowledge(), |k| &**k)
+        };
         let outcome = self
             .store
             .undo_last(
@@ -906,7 +1061,7 @@ impl Core {
                 &msg.sender.user_id,
                 &rights.actor(msg),
                 |reverted| {
-                    let task = knowledge.task(reverted.task)?;
+                    let task = list_of(reverted).task(reverted.task)?;
                     Some((
                         undo_notification(task, reverted, Lang::Zh),
                         undo_notification(task, reverted, Lang::En),
@@ -916,7 +1071,7 @@ impl Core {
             .await?;
         match outcome {
             UndoOutcome::Undone(undo, _) => {
-                let line = match self.knowledge.task(undo.task) {
+                let line = match list_of(&undo).task(undo.task) {
                     Some(task) => change_line(task, &undo, lang),
                     None => String::new(),
                 };
@@ -980,7 +1135,7 @@ impl Core {
                 department = Some(crate::text::clean_line(&args[at..], MAX_DEPARTMENT_CHARS));
                 break;
             }
-            match TaskRef::parse(w).filter(|r| self.knowledge.task(r.task).is_some()) {
+            match TaskRef::parse(w).filter(|r| self.knowledge().task(r.task).is_some()) {
                 Some(r) if r.item.is_none() => tasks.push(r.task),
                 _ => {
                     return one(format!(
@@ -1198,7 +1353,7 @@ impl Core {
             None
         } else {
             let command = if on { "subscribe" } else { "unsubscribe" };
-            match self.find_task(args, lang, command) {
+            match self.find_task(self.knowledge(), args, lang, command) {
                 Ok(t) => Some(t.number),
                 Err(reply) => return Ok(vec![reply]),
             }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::Lang;
-use crate::knowledge::Knowledge;
+use crate::knowledge::{Knowledge, Lists};
 use crate::matcher::normalize::is_han;
 use crate::store::{Actor, Store, StoreError};
 
@@ -160,8 +160,11 @@ pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
 /// The bot: knowledge, matcher, store and the administrators, shared by every channel.
 pub struct Core {
-    knowledge: Arc<Knowledge>,
-    answers: Answers,
+    /// Every year's list; which one a message is about is decided by the clock or a year the
+    /// person names.
+    lists: Lists,
+    /// A matcher per list, in the order of `lists`.
+    answers: Vec<Answers>,
     store: Store,
     admins: Admins,
     clock: Clock,
@@ -180,17 +183,18 @@ const MAX_NOTICED: usize = 100_000;
 impl Core {
     /// Builds the matcher and brings the store's task catalogue up to date with `faq/`.
     pub async fn start(
-        knowledge: Arc<Knowledge>,
+        lists: impl Into<Lists>,
         store: Store,
         admins: Admins,
     ) -> Result<Core, StoreError> {
-        store.sync_catalogue(&knowledge.tasks).await?;
+        let lists = lists.into();
+        store.sync_catalogue(&lists).await?;
         let mut admin_ids: Vec<(String, String)> = admins.0.iter().cloned().collect();
         admin_ids.sort();
         store.sync_admins(&admin_ids).await?;
-        let answers = Answers::new(&knowledge);
+        let answers = lists.iter().map(|k| Answers::new(k)).collect();
         Ok(Core {
-            knowledge,
+            lists,
             answers,
             store,
             admins,
@@ -236,16 +240,31 @@ impl Core {
         (self.clock)()
     }
 
+    /// Today in Chongqing, by the core's clock: the day that decides which list is current.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.now()
+            .with_timezone(&crate::progress::model::chongqing())
+            .date_naive()
+    }
+
+    /// The current list (by the clock) with the policy entries and lexicon: what questions,
+    /// bare task numbers and "this year" are about.
     pub fn knowledge(&self) -> &Knowledge {
-        &self.knowledge
+        self.lists.at(self.today())
+    }
+
+    /// Every year's list.
+    pub fn lists(&self) -> &Lists {
+        &self.lists
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The matcher over the current list.
     pub fn answers(&self) -> &Answers {
-        &self.answers
+        &self.answers[self.lists.index_at(self.today())]
     }
 
     /// Everything a channel needs: the replies to one message, in the sender's language.
@@ -336,11 +355,11 @@ impl Core {
         let mut lang = lang;
         let named_task = crate::progress::TaskRef::parse(query)
             .filter(|r| r.item.is_none())
-            .and_then(|r| self.knowledge.task(r.task));
+            .and_then(|r| self.knowledge().task(r.task));
         if let Some(task) = named_task {
             ids.push(task.id.clone());
         } else if !query.is_empty() && query.chars().count() <= MAX_TEXT_CHARS {
-            let d = self.answers.decide(query);
+            let d = self.answers().decide(query);
             lang = d.lang;
             // A card is posted into someone else's chat as the bot's word: only an answer the
             // bot is sure of, never a "did you mean" guess.
@@ -350,17 +369,20 @@ impl Core {
         }
         let mut cards = Vec::new();
         for id in ids {
-            let Some(entry) = self.knowledge.entry(&id) else {
+            let Some(entry) = self.knowledge().entry(&id) else {
                 continue;
             };
             let title = answers::label(entry, lang);
-            let card = match entry.task.and_then(|n| self.knowledge.task(n)) {
+            let card = match entry.task.and_then(|n| self.knowledge().task(n)) {
                 Some(task) => {
-                    let states = self.store.states(Some(task.number)).await?;
+                    let states = self
+                        .store
+                        .states(self.knowledge().period.year, Some(task.number))
+                        .await?;
                     let text = crate::progress::render_status(
                         task,
                         &states,
-                        &self.knowledge.period,
+                        &self.knowledge().period,
                         self.now(),
                         lang,
                     );

@@ -331,6 +331,7 @@ mod tests {
             year: 2024,
             start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
             end: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+            updates_until: None,
         }
     }
 

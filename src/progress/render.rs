@@ -307,6 +307,30 @@ pub fn render_status(
     now: DateTime<Utc>,
     lang: Lang,
 ) -> String {
+    render_items(task, None, states, period, now, lang)
+}
+
+/// The task's heading and only the items numbered `only`, each as `/status` shows it: the
+/// part a question asked about.
+pub fn render_part(
+    task: &Task,
+    only: &[u32],
+    states: &[MetricState],
+    period: &Period,
+    now: DateTime<Utc>,
+    lang: Lang,
+) -> String {
+    render_items(task, Some(only), states, period, now, lang)
+}
+
+fn render_items(
+    task: &Task,
+    only: Option<&[u32]>,
+    states: &[MetricState],
+    period: &Period,
+    now: DateTime<Utc>,
+    lang: Lang,
+) -> String {
     let p = model::task_progress(task, states, period, now);
     let at = model::reference_time(period, now);
     let mut out = match lang {
@@ -318,7 +342,7 @@ pub fn render_status(
         status_label(p.status, lang),
         counts(&p, lang)
     ));
-    for item in items(task) {
+    for item in items(task).filter(|i| only.is_none_or(|o| o.contains(&i.number()))) {
         let state = state_of(states, task.number, item.number());
         let status = model::assess(item, state, at);
         out.push_str(&format!(

@@ -73,7 +73,7 @@ struct Dialect {
 const SQLITE: Dialect = Dialect {
     // BEGIN IMMEDIATE already holds the database's only write lock.
     lock_metric: "SELECT current_value, stage, note, item_id, retired FROM metrics \
-                  WHERE task = $1 AND number = $2",
+                  WHERE item_id = $1",
     lock_head: "SELECT last_id FROM audit_head WHERE one = 1",
     claim_outbox: concat!(
         "UPDATE outbox SET leased_until = $1 WHERE id IN (",
@@ -88,7 +88,7 @@ const SQLITE: Dialect = Dialect {
 
 const POSTGRES: Dialect = Dialect {
     lock_metric: "SELECT current_value, stage, note, item_id, retired FROM metrics \
-                  WHERE task = $1 AND number = $2 FOR UPDATE",
+                  WHERE item_id = $1 FOR UPDATE",
     lock_head: "SELECT last_id FROM audit_head WHERE one = 1 FOR UPDATE",
     // SKIP LOCKED: a replica passes over rows another replica is leasing right now instead of
     // waiting for them; the re-check of the WHERE clause after locking excludes rows whose
@@ -188,11 +188,14 @@ use record::{chain_columns, lock_chain, seal_chain};
 
 const STATES: &str = "SELECT task, number, current_value, stage, note, updated_at, \
      updated_by_channel, updated_by_user, updated_by_name \
-     FROM metrics WHERE ($1 IS NULL OR task = $1) ORDER BY task, number";
+     FROM metrics WHERE year = $1 AND ($2 IS NULL OR task = $2) ORDER BY task, number";
 
-const SET_PROGRESS: &str = "UPDATE metrics SET current_value = $3, stage = $4, note = $5, \
-     updated_at = $6, updated_by_channel = $7, updated_by_user = $8, updated_by_name = $9 \
-     WHERE task = $1 AND number = $2";
+/// The item at a list's (year, task, number), as officers address it.
+const FIND_ITEM: &str = "SELECT item_id FROM metrics WHERE year = $1 AND task = $2 AND number = $3";
+
+const SET_PROGRESS: &str = "UPDATE metrics SET current_value = $2, stage = $3, note = $4, \
+     updated_at = $5, updated_by_channel = $6, updated_by_user = $7, updated_by_name = $8 \
+     WHERE item_id = $1";
 
 const INSERT_AUDIT: &str = "INSERT INTO audit (kind, task, number, actor_channel, actor_user, \
      actor_name, old_value, new_value, old_stage, new_stage, old_note, note, reverts, created_at, \
@@ -217,9 +220,9 @@ const LAST_UNDOABLE: &str = concat!(
 const HISTORY: &str = "SELECT a.id, a.kind, a.task, COALESCE(m.number, a.number) AS number, \
      a.actor_channel, a.actor_user, a.actor_name, a.old_value, a.new_value, a.old_stage, \
      a.new_stage, a.old_note, a.note, a.reverts, a.created_at, a.item_id \
-     FROM audit a LEFT JOIN metrics m ON m.item_id = a.item_id \
-     WHERE a.task = $1 AND a.kind IN ('update', 'undo', 'catalogue') \
-     ORDER BY a.id DESC LIMIT $2";
+     FROM audit a JOIN metrics m ON m.item_id = a.item_id \
+     WHERE m.year = $1 AND a.task = $2 AND a.kind IN ('update', 'undo', 'catalogue') \
+     ORDER BY a.id DESC LIMIT $3";
 
 macro_rules! select_officers {
     ($rest:literal) => {
@@ -318,13 +321,17 @@ impl Store {
 
     // ---- the task catalogue and progress ---------------------------------------------------
 
-    /// The live state of every metric and milestone of `task` (of all tasks when `None`),
-    /// ordered by task then number. Items removed from `faq/` are included: the caller
-    /// decides what to show.
-    pub async fn states(&self, task: Option<u32>) -> Result<Vec<MetricState>, StoreError> {
+    /// The live state of every metric and milestone of `task` in the list of `year` (of all its
+    /// tasks when `None`), ordered by task then number. Items removed from `faq/` are included:
+    /// the caller decides what to show.
+    pub async fn states(
+        &self,
+        year: i32,
+        task: Option<u32>,
+    ) -> Result<Vec<MetricState>, StoreError> {
         let task = task.map(i64::from);
         let rows: Vec<StateRow> = on_pool!(self, pool => {
-            sqlx::query_as(STATES).bind(task).fetch_all(pool).await?
+            sqlx::query_as(STATES).bind(i64::from(year)).bind(task).fetch_all(pool).await?
         });
         rows.into_iter().map(StateRow::state).collect()
     }
@@ -341,11 +348,22 @@ impl Store {
         let number = i64::from(change.number);
         let entry = in_tx!(self, |tx, sql| {
             lock_chain!(tx, sql);
-            let current: Option<MetricLock> = sqlx::query_as(sql.lock_metric)
+            // Items move only in a catalogue sync, which holds the chain too.
+            let found: Option<Option<String>> = sqlx::query_scalar(FIND_ITEM)
+                .bind(i64::from(change.year))
                 .bind(task)
                 .bind(number)
                 .fetch_optional(&mut *tx)
                 .await?;
+            let current: Option<MetricLock> = match found.flatten() {
+                Some(id) => {
+                    sqlx::query_as(sql.lock_metric)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
+                None => None,
+            };
             let Some((old_value, old_stage, old_note, item_id, retired)) = current else {
                 return Err(StoreError::Other(format!(
                     "task {} has no metric {} in the store; was the catalogue synced?",
@@ -364,8 +382,7 @@ impl Store {
             // Taken after the lock, so audit times never go backwards along one metric.
             let at = now_ms();
             sqlx::query(SET_PROGRESS)
-                .bind(task)
-                .bind(number)
+                .bind(item_id.as_deref())
                 .bind(new_value)
                 .bind(new_stage.map(Stage::as_str))
                 .bind(change.note.as_deref())
@@ -408,6 +425,7 @@ impl Store {
                 note: change.note.clone(),
                 reverts: None,
                 at,
+                item_id: item_id.clone(),
             }
         });
         Ok(entry)
@@ -450,20 +468,23 @@ impl Store {
                     )));
                 };
                 // The item may have moved within its task since: follow its stable id.
-                if let Some(item_id) = candidate.item_id.as_deref() {
-                    let now_at: Option<i64> =
-                        sqlx::query_scalar("SELECT number FROM metrics WHERE item_id = $1")
-                            .bind(item_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if let Some(n) = now_at {
-                        number = n;
-                        reverted.number = Some(rows::to_u32(n)?);
-                    }
+                let Some(item_id) = candidate.item_id.as_deref() else {
+                    return Err(StoreError::Other(format!(
+                        "audit row {} is an update of no known item",
+                        candidate.id
+                    )));
+                };
+                let now_at: Option<i64> =
+                    sqlx::query_scalar("SELECT number FROM metrics WHERE item_id = $1")
+                        .bind(item_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some(n) = now_at {
+                    number = n;
+                    reverted.number = Some(rows::to_u32(n)?);
                 }
                 let current: Option<MetricLock> = sqlx::query_as(sql.lock_metric)
-                    .bind(candidate.task)
-                    .bind(number)
+                    .bind(item_id)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some((cur_value, cur_stage, cur_note, _, _)) = current else {
@@ -489,8 +510,7 @@ impl Store {
                 }
                 let at = now_ms();
                 sqlx::query(SET_PROGRESS)
-                    .bind(candidate.task)
-                    .bind(number)
+                    .bind(item_id)
                     .bind(candidate.old_value)
                     .bind(candidate.old_stage.as_deref())
                     .bind(candidate.old_note.as_deref())
@@ -534,6 +554,7 @@ impl Store {
                     note: candidate.old_note.clone(),
                     reverts: Some(reverted.id),
                     at,
+                    item_id: candidate.item_id.clone(),
                 };
                 outcome = Some(UndoOutcome::Undone(undo, reverted));
                 break;
@@ -585,10 +606,17 @@ impl Store {
         Ok(())
     }
 
-    /// The latest `limit` updates and undos of `task`, newest first (refusals excluded).
-    pub async fn history(&self, task: u32, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+    /// The latest `limit` updates, undos and catalogue changes of `task` in the list of `year`,
+    /// newest first (refusals excluded).
+    pub async fn history(
+        &self,
+        year: i32,
+        task: u32,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<AuditRow> = on_pool!(self, pool => {
             sqlx::query_as(HISTORY)
+                .bind(i64::from(year))
                 .bind(i64::from(task))
                 .bind(i64::from(limit))
                 .fetch_all(pool)

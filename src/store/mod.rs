@@ -162,6 +162,8 @@ pub struct Actor {
 /// next to a new figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
+    /// The list's year: task numbers name a task within one list.
+    pub year: i32,
     pub task: u32,
     pub number: u32,
     pub value: Option<f64>,
@@ -232,6 +234,8 @@ pub struct AuditEntry {
     /// For an undo: the audit id it reverts.
     pub reverts: Option<i64>,
     pub at: i64,
+    /// The stable id of the item changed, which also tells its year's list.
+    pub item_id: Option<String>,
 }
 
 /// What [`Store::undo_last`] did.

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use super::{Dialect, POSTGRES, SQLITE, Store, StoreError, now_ms};
-use crate::knowledge::Task;
+use crate::knowledge::{Lists, Task};
 use crate::units::Unit;
 
 /// Every column the hash covers, in the order of [`ChainRow`].
@@ -149,6 +149,7 @@ const INSERT_AUDIT_ROW: &str = "INSERT INTO audit (kind, task, number, item_id, 
 /// A catalogue item as stored.
 #[derive(sqlx::FromRow)]
 struct StoredItem {
+    year: i64,
     task: i64,
     number: i64,
     item_id: Option<String>,
@@ -168,20 +169,27 @@ impl StoredItem {
     }
 }
 
-const STORED_ITEMS: &str = "SELECT task, number, item_id, kind, name_zh, name_en, target, unit, \
-     current_value, stage, updated_at FROM metrics ORDER BY task, number";
+const STORED_ITEMS: &str = "SELECT year, task, number, item_id, kind, name_zh, name_en, target, \
+     unit, current_value, stage, updated_at FROM metrics ORDER BY year, task, number";
 
 /// The same from a store before migration 0005 (no item ids yet: the sync maps them).
-const STORED_ITEMS_BEFORE_IDS: &str = "SELECT task, number, CAST(NULL AS TEXT) AS item_id, kind, \
+const STORED_ITEMS_BEFORE_IDS: &str = "SELECT CAST(0 AS BIGINT) AS year, task, number, CAST(NULL AS TEXT) AS item_id, kind, \
      name_zh, name_en, target, unit, current_value, stage, updated_at FROM metrics \
      ORDER BY task, number";
 
+/// The same from a store before migration 0010 (one list, no years: the sync gives them).
+const STORED_ITEMS_BEFORE_YEARS: &str = "SELECT CAST(0 AS BIGINT) AS year, task, number, item_id, kind, name_zh, \
+     name_en, target, unit, current_value, stage, updated_at FROM metrics ORDER BY task, number";
+
 /// The migration that added item ids.
 const ITEM_ID_MIGRATION: i64 = 5;
+/// The migration that added years.
+const YEARS_MIGRATION: i64 = 10;
 
 /// A catalogue item as faq/ has it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(super) struct FaqItem {
+    year: i32,
     task: u32,
     number: u32,
     id: String,
@@ -193,11 +201,16 @@ pub(super) struct FaqItem {
     retired: bool,
 }
 
-fn faq_items(tasks: &[Task]) -> Vec<FaqItem> {
+/// Every item of every list, oldest list first.
+fn faq_items(lists: &Lists) -> Vec<FaqItem> {
     let mut items = Vec::new();
-    for t in tasks {
+    for (year, t) in lists
+        .iter()
+        .flat_map(|k| k.tasks.iter().map(|t| (k.period.year, t)))
+    {
         for m in &t.metrics {
             items.push(FaqItem {
+                year,
                 task: t.number,
                 number: m.number,
                 id: m.id.clone(),
@@ -211,6 +224,7 @@ fn faq_items(tasks: &[Task]) -> Vec<FaqItem> {
         }
         for g in &t.milestones {
             items.push(FaqItem {
+                year,
                 task: t.number,
                 number: g.number,
                 id: g.id.clone(),
@@ -237,6 +251,7 @@ fn revision(items: &[FaqItem]) -> String {
 
 /// A change of target, unit or name, to be audited.
 struct CatalogueChange {
+    year: i32,
     task: u32,
     number: u32,
     item_id: String,
@@ -248,10 +263,11 @@ struct CatalogueChange {
 /// What a sync will do, decided before anything is written.
 #[derive(Default)]
 struct SyncPlan {
-    /// Rows of an older store given their item id, at their old position.
-    map_ids: Vec<(i64, i64, String)>,
-    /// Rows without progress whose item left faq/ (their task still in faq/).
-    deletes: Vec<(i64, i64)>,
+    /// Rows of an older store given their item id, at their old (year, task, number).
+    map_ids: Vec<(i64, i64, i64, String)>,
+    /// Rows without progress whose item left faq/ (their task still in faq/), by
+    /// (year, task, number).
+    deletes: Vec<(i64, i64, i64)>,
     /// Items already stored, to be moved to their faq/ position and refreshed.
     updates: Vec<FaqItem>,
     inserts: Vec<FaqItem>,
@@ -267,26 +283,40 @@ fn fmt_target(v: Option<f64>) -> String {
 }
 
 fn plan_sync(stored: &[StoredItem], items: &[FaqItem]) -> Result<SyncPlan, StoreError> {
-    let by_pos: HashMap<(i64, i64), &FaqItem> = items
+    // Rows from before years were kept (year 0) belong to the one list a store held then: the
+    // oldest in faq/. Rows from before item ids are mapped by their position in it.
+    let oldest = items.iter().map(|i| i64::from(i.year)).min().unwrap_or(0);
+    let by_pos: HashMap<(i64, i64, i64), &FaqItem> = items
         .iter()
-        .map(|i| ((i64::from(i.task), i64::from(i.number)), i))
+        .map(|i| {
+            (
+                (i64::from(i.year), i64::from(i.task), i64::from(i.number)),
+                i,
+            )
+        })
         .collect();
     let by_id: HashMap<&str, &FaqItem> = items.iter().map(|i| (i.id.as_str(), i)).collect();
-    let faq_tasks: HashSet<i64> = items.iter().map(|i| i64::from(i.task)).collect();
+    let faq_tasks: HashSet<(i64, i64)> = items
+        .iter()
+        .map(|i| (i64::from(i.year), i64::from(i.task)))
+        .collect();
     let mut taken: HashSet<String> = stored.iter().filter_map(|s| s.item_id.clone()).collect();
     let mut plan = SyncPlan::default();
     let mut seen: HashSet<String> = HashSet::new();
     for s in stored {
         let id = match &s.item_id {
             Some(id) => Some(id.clone()),
-            None => match by_pos.get(&(s.task, s.number)) {
-                Some(item) if !taken.contains(&item.id) => {
-                    taken.insert(item.id.clone());
-                    plan.map_ids.push((s.task, s.number, item.id.clone()));
-                    Some(item.id.clone())
+            None => {
+                match by_pos.get(&(if s.year == 0 { oldest } else { s.year }, s.task, s.number)) {
+                    Some(item) if !taken.contains(&item.id) => {
+                        taken.insert(item.id.clone());
+                        plan.map_ids
+                            .push((s.year, s.task, s.number, item.id.clone()));
+                        Some(item.id.clone())
+                    }
+                    _ => None,
                 }
-                _ => None,
-            },
+            }
         };
         let task = u32::try_from(s.task).unwrap_or(0);
         // A row mapped by this sync is named by its stored position too: that is what the
@@ -306,8 +336,9 @@ fn plan_sync(stored: &[StoredItem], items: &[FaqItem]) -> Result<SyncPlan, Store
                         .into(),
                 });
             }
-            if faq_tasks.contains(&s.task) {
-                plan.deletes.push((s.task, s.number));
+            let year = if s.year == 0 { oldest } else { s.year };
+            if faq_tasks.contains(&(year, s.task)) {
+                plan.deletes.push((s.year, s.task, s.number));
             }
             continue;
         };
@@ -360,6 +391,7 @@ fn plan_sync(stored: &[StoredItem], items: &[FaqItem]) -> Result<SyncPlan, Store
         }
         if !notes.is_empty() {
             plan.changes.push(CatalogueChange {
+                year: item.year,
                 task: item.task,
                 number: item.number,
                 item_id: item.id.clone(),
@@ -378,16 +410,16 @@ fn plan_sync(stored: &[StoredItem], items: &[FaqItem]) -> Result<SyncPlan, Store
     Ok(plan)
 }
 
-const UPSERT_TASK: &str = "INSERT INTO tasks (number, id, title_zh, title_en, synced_at) \
-     VALUES ($1, $2, $3, $4, $5) \
-     ON CONFLICT (number) DO UPDATE SET id = excluded.id, title_zh = excluded.title_zh, \
+const UPSERT_TASK: &str = "INSERT INTO tasks (year, number, id, title_zh, title_en, synced_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (year, number) DO UPDATE SET id = excluded.id, title_zh = excluded.title_zh, \
      title_en = excluded.title_en, synced_at = excluded.synced_at";
 
 const REFRESH_ITEM: &str = "UPDATE metrics SET task = $2, number = $3, kind = $4, name_zh = $5, \
-     name_en = $6, target = $7, unit = $8, retired = $9 WHERE item_id = $1";
+     name_en = $6, target = $7, unit = $8, retired = $9, year = $10 WHERE item_id = $1";
 
 const INSERT_ITEM: &str = "INSERT INTO metrics (item_id, task, number, kind, name_zh, name_en, \
-     target, unit, retired) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     target, unit, retired, year) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// The first row of the audit trail that fails the hash chain, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,16 +437,22 @@ impl Store {
     ///
     /// Refuses with [`StoreError::Catalogue`], changing nothing, a faq/ that drops an item with
     /// recorded progress (unless it stays, `retired = true`) or changes the dimension of one.
-    pub async fn sync_catalogue(&self, tasks: &[Task]) -> Result<(), StoreError> {
-        let items = faq_items(tasks);
+    pub async fn sync_catalogue(&self, lists: &Lists) -> Result<(), StoreError> {
+        let items = faq_items(lists);
         let rev = revision(&items);
         let now = now_ms();
+        // Collected first: an iterator chain held across the awaits below would not be Send.
+        let tasks: Vec<(i32, &Task)> = lists
+            .iter()
+            .flat_map(|k| k.tasks.iter().map(|t| (k.period.year, t)))
+            .collect();
         in_tx!(self, |tx, sql| {
             lock_chain!(tx, sql);
             let stored: Vec<StoredItem> = sqlx::query_as(STORED_ITEMS).fetch_all(&mut *tx).await?;
             let plan = plan_sync(&stored, &items)?;
-            for task in tasks {
+            for (year, task) in &tasks {
                 sqlx::query(UPSERT_TASK)
+                    .bind(i64::from(*year))
                     .bind(i64::from(task.number))
                     .bind(task.id.as_str())
                     .bind(task.title.zh.as_str())
@@ -423,13 +461,20 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            for (task, number, id) in &plan.map_ids {
-                sqlx::query("UPDATE metrics SET item_id = $3 WHERE task = $1 AND number = $2")
-                    .bind(task)
-                    .bind(number)
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+            // Tasks of a store from before years: their rows are now under their year.
+            sqlx::query("DELETE FROM tasks WHERE year = 0")
+                .execute(&mut *tx)
+                .await?;
+            for (year, task, number, id) in &plan.map_ids {
+                sqlx::query(
+                    "UPDATE metrics SET item_id = $3 WHERE year = $4 AND task = $1 AND number = $2",
+                )
+                .bind(task)
+                .bind(number)
+                .bind(id.as_str())
+                .bind(year)
+                .execute(&mut *tx)
+                .await?;
                 // Audit rows written before ids existed, not yet sealed into the chain.
                 sqlx::query(
                     "UPDATE audit SET item_id = $3 WHERE task = $1 AND number = $2 \
@@ -442,8 +487,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for (task, number) in &plan.deletes {
-                sqlx::query("DELETE FROM metrics WHERE task = $1 AND number = $2")
+            for (year, task, number) in &plan.deletes {
+                sqlx::query("DELETE FROM metrics WHERE year = $1 AND task = $2 AND number = $3")
+                    .bind(year)
                     .bind(task)
                     .bind(number)
                     .execute(&mut *tx)
@@ -470,6 +516,7 @@ impl Store {
                         .bind(item.target)
                         .bind(item.unit.as_deref())
                         .bind(i64::from(item.retired))
+                        .bind(i64::from(item.year))
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -531,17 +578,17 @@ impl Store {
     /// The checks of [`Store::sync_catalogue`] without writing anything (`minsheng check-faq
     /// --against`): the catalogue changes it would record, or the refusal. Works on a store
     /// of an older version too, as its first sync would see it.
-    pub async fn check_catalogue(&self, tasks: &[Task]) -> Result<Vec<String>, StoreError> {
-        let items = faq_items(tasks);
+    pub async fn check_catalogue(&self, lists: &Lists) -> Result<Vec<String>, StoreError> {
+        let items = faq_items(lists);
         let stored: Vec<StoredItem> = on_pool!(self, pool => {
             let version: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
                     .fetch_one(pool)
                     .await?;
-            let sql = if version.unwrap_or(0) >= ITEM_ID_MIGRATION {
-                STORED_ITEMS
-            } else {
-                STORED_ITEMS_BEFORE_IDS
+            let sql = match version.unwrap_or(0) {
+                v if v >= YEARS_MIGRATION => STORED_ITEMS,
+                v if v >= ITEM_ID_MIGRATION => STORED_ITEMS_BEFORE_YEARS,
+                _ => STORED_ITEMS_BEFORE_IDS,
             };
             sqlx::query_as(sql).fetch_all(pool).await?
         });
@@ -549,12 +596,17 @@ impl Store {
         let mut out: Vec<String> = plan
             .changes
             .iter()
-            .map(|c| format!("{}.{} {}: {}", c.task, c.number, c.item_id, c.note))
+            .map(|c| {
+                format!(
+                    "{} {}.{} {}: {}",
+                    c.year, c.task, c.number, c.item_id, c.note
+                )
+            })
             .collect();
         out.extend(
             plan.inserts
                 .iter()
-                .map(|i| format!("{}.{} {}: new", i.task, i.number, i.id)),
+                .map(|i| format!("{} {}.{} {}: new", i.year, i.task, i.number, i.id)),
         );
         Ok(out)
     }

@@ -58,6 +58,7 @@ impl AuditRow {
             note: self.note.clone(),
             reverts: self.reverts,
             at: self.created_at,
+            item_id: self.item_id.clone(),
         })
     }
 }
