@@ -395,10 +395,7 @@ async fn healthz(State(app): State<App>) -> Response {
 
 async fn metrics(State(app): State<App>) -> Result<Response, PageError> {
     let outbox = app.core.store().outbox_depths().await?;
-    let text = app
-        .core
-        .metrics()
-        .render(&outbox, app.core.now().timestamp_millis());
+    let text = app.core.metrics().render(&outbox, crate::store::now_ms());
     let mut r = text.into_response();
     let h = r.headers_mut();
     h.insert(
