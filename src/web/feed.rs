@@ -128,7 +128,7 @@ pub(super) async fn feed(
             },
         ));
     }
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
     let updated = entries.first().map_or_else(
         || rfc3339(core.now().timestamp_millis()),
         |(_, e)| e.updated.clone(),
