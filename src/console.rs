@@ -91,6 +91,10 @@ where
         for reply in replies {
             block.push_str(&reply.text);
             block.push('\n');
+            if let Some(doc) = &reply.document {
+                block.push_str(&save_document(doc).await);
+                block.push('\n');
+            }
             for b in reply.buttons {
                 // Feedback buttons are for chat apps; a console user can just type.
                 if b.data.starts_with("fb:") {
@@ -113,6 +117,26 @@ where
         out.flush().await?;
     }
     Ok(())
+}
+
+/// Writes a reply's file (`/export`) to the current directory and says where, or why not.
+async fn save_document(doc: &crate::core::Document) -> String {
+    // The name is the core's, but keep it a plain file name here whatever it says.
+    let name: String = doc
+        .file_name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let name = if name.is_empty() || name.starts_with('.') {
+        "minsheng-export.xlsx".to_string()
+    } else {
+        name
+    };
+    let path = std::env::current_dir().unwrap_or_default().join(&name);
+    match tokio::fs::write(&path, &doc.bytes).await {
+        Ok(()) => format!("→ {}", path.display()),
+        Err(e) => format!("✗ {}: {e}", path.display()),
+    }
 }
 
 fn not_utf8(lang: Lang) -> &'static str {

@@ -12,13 +12,17 @@ pub mod http;
 pub mod knowledge;
 pub mod limit;
 pub mod matcher;
+pub mod metrics;
 pub mod privacy;
 pub mod progress;
+pub mod remind;
+pub mod report;
 pub mod signals;
 pub mod store;
 pub mod telegram;
 pub mod text;
 pub mod units;
+pub mod web;
 pub mod wechat;
 
 use serde::Serialize;

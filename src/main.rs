@@ -45,6 +45,21 @@ struct Cli {
     /// Where a resident who asks for a person is sent, besides the 12345 hotline.
     #[arg(long, env = "HELP_CONTACT", global = true)]
     help_contact: Option<String>,
+    /// Where the progress page is published (https://…), for links in the bot's replies.
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// Days without an update before a figure's officers are reminded.
+    #[arg(
+        long,
+        env = "REMIND_AFTER_DAYS",
+        default_value_t = 14,
+        value_parser = clap::value_parser!(i64).range(1..=366),
+        global = true
+    )]
+    remind_after_days: i64,
+    /// Hours (Chongqing time) when no reminder is sent, e.g. 22-8.
+    #[arg(long, env = "QUIET_HOURS", default_value = "22-8", global = true)]
+    quiet_hours: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,6 +77,14 @@ enum Command {
         /// Reply language for commands (questions are answered in their own language).
         #[arg(long, value_parser = ["zh", "en"])]
         lang: Option<String>,
+    },
+    /// Run everything configured in one process on one listener: the progress page, the
+    /// WeChat callback at /wechat (WECHAT_TOKEN…), Telegram (TELOXIDE_TOKEN: long polling, or
+    /// the webhook at WEBHOOK_URL's path) and reminders. With no token, the page alone.
+    Serve {
+        /// Address to listen on; put a TLS reverse proxy in front for the internet.
+        #[arg(long, env = "HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
     },
     /// Serve the WeChat Official Account callback (WECHAT_TOKEN, WECHAT_APPID, WECHAT_AES_KEY).
     Wechat {
@@ -155,11 +178,19 @@ fn run() -> anyhow::Result<()> {
     // The matcher's own tools (match, eval, check-faq) work on tasks.toml's list.
     let knowledge = lists.main().clone();
     let cli_faq = cli.faq.clone();
+    let (quiet_from, quiet_until) = minsheng::remind::Settings::parse_quiet_hours(&cli.quiet_hours)
+        .map_err(anyhow::Error::msg)?;
     let settings = Settings {
         database_url: cli.database_url.clone(),
         admin_ids: cli.admin_ids.clone(),
         retention_days: cli.retention_days,
         help_contact: cli.help_contact.clone(),
+        public_url: cli.public_url.clone().filter(|u| !u.trim().is_empty()),
+        reminders: minsheng::remind::Settings {
+            after_days: cli.remind_after_days,
+            quiet_from,
+            quiet_until,
+        },
     };
     match cli.command {
         Command::Console { user, name, lang } => {
@@ -182,6 +213,9 @@ fn run() -> anyhow::Result<()> {
                 core.store().close().await;
                 anyhow::Ok(())
             })?;
+        }
+        Command::Serve { listen } => {
+            runtime()?.block_on(serve(&settings, lists.clone(), cli_faq.as_deref(), &listen))?;
         }
         Command::Wechat { listen } => {
             let config = minsheng::wechat::Config::from_env()
@@ -298,6 +332,7 @@ fn run() -> anyhow::Result<()> {
                 tokio::spawn(telegram::stop_on_signals(stop.clone()));
                 let core = start_core(&settings, lists.clone()).await?;
                 let core = Arc::new(core);
+                tokio::spawn(minsheng::remind::run(core.clone(), stop.clone()));
                 let served = telegram::serve(core.clone(), config, stop).await;
                 core.store().close().await;
                 served.context("the Telegram bot")
@@ -443,6 +478,8 @@ struct Settings {
     admin_ids: String,
     retention_days: i64,
     help_contact: Option<String>,
+    public_url: Option<String>,
+    reminders: minsheng::remind::Settings,
 }
 
 /// The WeChat menu of FAQ_DIR, or the one built in.
@@ -468,5 +505,77 @@ async fn start_core(cli: &Settings, knowledge: Lists) -> anyhow::Result<Core> {
         .await
         .context("syncing the task catalogue into the database")?
         .with_retention_days(cli.retention_days)
-        .with_help_contact(cli.help_contact.clone()))
+        .with_help_contact(cli.help_contact.clone())
+        .with_public_url(cli.public_url.clone())
+        .with_reminders(cli.reminders))
+}
+
+/// `minsheng serve`: one core and store, one listener, every channel that is configured.
+async fn serve(
+    settings: &Settings,
+    lists: Lists,
+    faq: Option<&std::path::Path>,
+    listen: &str,
+) -> anyhow::Result<()> {
+    let wechat = minsheng::wechat::Config::from_env()
+        .map_err(|e| anyhow::anyhow!("{e}; see .env.example"))?;
+    let telegram = match telegram::Config::from_env() {
+        Ok(config) => Some(config),
+        Err(telegram::TelegramError::MissingToken) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let core = Arc::new(start_core(settings, lists).await?);
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(telegram::stop_on_signals(stop.clone()));
+    let mut app = minsheng::web::router(core.clone());
+    if let Some(config) = wechat {
+        if config.aes_key.is_none() {
+            tracing::warn!("{}", minsheng::wechat::PLAIN_MODE_WARNING);
+        }
+        let staff = std::env::var("WECHAT_KF").is_ok_and(|v| v.trim() == "1");
+        let menu = load_menu(faq)?;
+        let handler = Arc::new(
+            minsheng::wechat::bot::CoreHandler::new(Arc::clone(&core))
+                .with_staff_transfer(staff)
+                .with_menu(menu),
+        );
+        let router = minsheng::wechat::router(config, handler, core.store().clone());
+        app = app.nest("/wechat", router);
+        tracing::info!("serving the WeChat callback at /wechat");
+    }
+    // The Telegram webhook's routes arrive once the Bot API has accepted the token.
+    let hook = Arc::new(std::sync::OnceLock::new());
+    let app = minsheng::web::with_fallback(app, hook.clone(), core.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (HTTP_LISTEN)"))?;
+    let shown = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_string(), |a| a.to_string());
+    // Said on stderr whatever RUST_LOG is: it is what a newcomer opens next.
+    eprintln!("minsheng: the progress page is at http://{shown}/");
+    tokio::spawn(minsheng::store::sweep(
+        core.store().clone(),
+        core.retention_days(),
+        stop.clone(),
+    ));
+    tokio::spawn(minsheng::remind::run(core.clone(), stop.clone()));
+    let http = minsheng::http::serve(
+        listener,
+        app,
+        minsheng::http::Limits::default(),
+        stop.clone().cancelled_owned(),
+    );
+    let bot = async {
+        let Some(config) = telegram else {
+            return Ok(());
+        };
+        let served = telegram::serve_mounted(core.clone(), config, stop.clone(), Some(hook)).await;
+        // The bot stopping on its own (a refused token) stops the whole process.
+        stop.cancel();
+        served
+    };
+    let ((), served) = tokio::join!(http, bot);
+    core.store().close().await;
+    served.context("the Telegram bot")
 }

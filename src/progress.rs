@@ -21,9 +21,9 @@ pub use quantity::{
 pub use update::{MAX_TARGET_FACTOR, UpdateError, UpdatePlan, parse_update};
 
 pub use render::{
-    bar, comparator_sign, fmt_number, fmt_pct, fmt_time, goal_stage, item_list, number_in,
-    overview, percent, reading, render_part, render_status, status_label, summary, target_text,
-    unit_name, updater_name, with_unit,
+    bar, comparator_sign, counts, fmt_number, fmt_pct, fmt_time, goal_stage, item_list, number_in,
+    overview, percent, reading, render_part, render_status, status_label, summary, summary_detail,
+    target_text, unit_name, updater_name, with_unit,
 };
 
 // ---- tasks and metrics ------------------------------------------------------------------------

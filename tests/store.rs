@@ -1645,6 +1645,10 @@ async fn populate(store: &Store) {
         .save_wechat_token("wx1", "token-1", 1_900_000_000_000)
         .await
         .expect("token");
+    store
+        .claim_reminders(&["stale:t19-roads:0:1:telegram:42".into()], |_| None)
+        .await
+        .expect("reminder");
 }
 
 /// WeChat's access token is shared through the store until it expires or is dropped.

@@ -135,6 +135,8 @@ impl Core {
             "subscribe" | "订阅" => self.subscribe(msg, args, lang, true).await,
             "unsubscribe" | "取消订阅" => self.subscribe(msg, args, lang, false).await,
             "unanswered" => self.unanswered(msg, lang).await,
+            "pending" | "待办" => self.pending(msg, lang).await,
+            "export" | "导出" => self.export(msg, lang).await,
             "privacy" | "隐私" => one(self.privacy_notice(lang)),
             "forget" | "删除我的信息" => self.forget_me(msg, lang).await,
             "whoami" | "id" | "myid" => one(tr(
@@ -247,6 +249,11 @@ impl Core {
         let d = self.answers().decide(text);
         let lang = d.lang;
         let outcome = self.answers().outcome(self.knowledge(), &d);
+        self.metrics().decision(match &outcome {
+            Outcome::Entry { .. } => crate::metrics::Decision::Answer,
+            Outcome::Suggest(_) => crate::metrics::Decision::Suggest,
+            Outcome::Unknown => crate::metrics::Decision::None,
+        });
         match outcome {
             Outcome::Entry { entry, progress } => {
                 let mut reply = match self.part_reply(entry, text, lang).await? {
@@ -599,10 +606,105 @@ impl Core {
         };
         let states = self.store.states(kb.period.year, Some(task.number)).await?;
         let status = progress::render_status(task, &states, &kb.period, self.now(), lang);
-        one(match self.list_heading(kb, lang) {
+        let mut text = match self.list_heading(kb, lang) {
             Some(heading) => format!("{heading}\n{status}"),
             None => status,
-        })
+        };
+        // The page shows the current list.
+        if let Some(url) = self
+            .public_url()
+            .filter(|_| std::ptr::eq(kb, self.knowledge()))
+        {
+            let query = if lang == Lang::En { "?lang=en" } else { "" };
+            text.push_str(&format!("\n\n🔗 {url}/tasks/{}{query}", task.number));
+        }
+        one(text)
+    }
+
+    /// `/pending`: the figures waiting for this officer (every task's for an admin): no
+    /// update for the reminder period. What reminders push on Telegram; on WeChat, which
+    /// cannot push, the only way to see them.
+    async fn pending(&self, msg: &Message, lang: Lang) -> Replies {
+        let rights = self.rights(msg).await?;
+        if !rights.any() {
+            return one(not_officer(lang, &msg.sender.user_id));
+        }
+        let tasks: Vec<u32> = match (&rights.officer, rights.admin) {
+            (_, true) | (None, _) => Vec::new(),
+            (Some(o), false) => o.tasks.clone(),
+        };
+        let kb = self.knowledge();
+        let states = self.store.states(kb.period.year, None).await?;
+        let days = self.reminder_settings().after_days;
+        let waiting = crate::remind::waiting(kb, &states, self.now(), days, Some(&tasks));
+        if waiting.is_empty() {
+            return one(tr(
+                lang,
+                format!("没有等待更新的指标：您负责的指标在 {days} 天内都有更新，或已达标。"),
+                format!(
+                    "Nothing is waiting: every figure you look after was updated within {days} days, or is met."
+                ),
+            ));
+        }
+        let mut text = tr(
+            lang,
+            format!("以下指标已超过 {days} 天没有更新："),
+            format!("These figures have had no update for {days} days or more:"),
+        );
+        for w in waiting.iter().take(40) {
+            text.push_str(&format!("\n· {}", w.line(lang)));
+        }
+        if waiting.len() > 40 {
+            text.push_str(&format!("\n… ({})", waiting.len()));
+        }
+        text.push_str(&tr(
+            lang,
+            "\n请用 /update 报告当前值（没有变化也可以报告）。",
+            "\nReport the current value with /update (even if unchanged).",
+        ));
+        one(text)
+    }
+
+    /// `/export` (admins): the workbook with the full audit trail. A channel that cannot send
+    /// files (WeChat answers in text only) gets the public link instead.
+    async fn export(&self, msg: &Message, lang: Lang) -> Replies {
+        if !self.rights(msg).await?.admin {
+            return one(admins_only(lang));
+        }
+        if PASSIVE_CHANNELS.contains(&msg.sender.channel) {
+            return one(match self.public_url() {
+                Some(url) => tr(
+                    lang,
+                    format!(
+                        "微信里无法发送文件，请在浏览器打开：{url}/export.xlsx（公开版，不含用户ID）"
+                    ),
+                    format!(
+                        "WeChat cannot carry files here; open {url}/export.xlsx in a browser (the public copy, without user ids)."
+                    ),
+                ),
+                None => tr(
+                    lang,
+                    "微信里无法发送文件。请在 Telegram 或控制台使用 /export，或打开进度网页上的 Excel 下载。",
+                    "WeChat cannot carry files here. Use /export on Telegram or the console, or the Excel download on the progress page.",
+                ),
+            });
+        }
+        let bytes = self.export_xlsx(true).await?;
+        let day = self
+            .now()
+            .with_timezone(&model::chongqing())
+            .format("%Y%m%d-%H%M");
+        let mut reply = Reply::text(tr(
+            lang,
+            "全部任务、指标和完整审计记录（含用户ID，请勿公开转发）。",
+            "Every task, metric and the full audit trail (with user ids: do not share publicly).",
+        ));
+        reply.document = Some(super::Document {
+            file_name: format!("minsheng-{day}.xlsx"),
+            mime: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            bytes,
+        });
+        Ok(vec![reply])
     }
 
     async fn history(&self, kb: &Knowledge, msg: &Message, args: &str, lang: Lang) -> Replies {
@@ -713,6 +815,7 @@ impl Core {
             )),
         };
         let audit = self.store.apply(&change).await?;
+        self.metrics().update();
         let mut text = tr(lang, "✅ 已更新\n", "✅ Updated\n");
         text.push_str(&change_line(task, &audit, lang));
         // Say how the value was read when it was not typed in the metric's own unit.

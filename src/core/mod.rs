@@ -76,6 +76,27 @@ pub struct Reply {
     pub buttons: Vec<Button>,
     /// A short acknowledgement of a button press (Telegram shows it as a toast).
     pub transient: bool,
+    /// A file to send with the text as its caption (`/export`); channels that cannot send
+    /// files are never given one.
+    pub document: Option<Document>,
+}
+
+/// A file a reply carries.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Document {
+    pub file_name: String,
+    pub mime: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("file_name", &self.file_name)
+            .field("mime", &self.mime)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl Reply {
@@ -118,6 +139,13 @@ impl Admins {
 
     pub fn contains(&self, channel: &str, user_id: &str) -> bool {
         self.0.contains(&(channel.to_string(), user_id.to_string()))
+    }
+
+    /// (channel, id) pairs, sorted: whom the weekly digest goes to.
+    pub fn members(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self.0.iter().cloned().collect();
+        v.sort();
+        v
     }
 
     /// `channel:id`, sorted, for `/officers`.
@@ -175,6 +203,11 @@ pub struct Core {
     noticed: std::sync::Mutex<HashSet<(String, String)>>,
     /// `HELP_CONTACT`: where a person who asks for a human is sent, besides 12345.
     help_contact: Option<String>,
+    /// `PUBLIC_URL`: where the progress page is published, for links in replies.
+    public_url: Option<String>,
+    /// When figures gone quiet nudge their officers (`REMIND_AFTER_DAYS`, `QUIET_HOURS`).
+    reminders: crate::remind::Settings,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Most users remembered in [`Core`]'s notice cache before it starts over.
@@ -202,6 +235,9 @@ impl Core {
             retention_days: crate::store::DEFAULT_RETENTION_DAYS,
             noticed: std::sync::Mutex::new(HashSet::new()),
             help_contact: None,
+            public_url: None,
+            reminders: crate::remind::Settings::default(),
+            metrics: Arc::default(),
         })
     }
 
@@ -222,6 +258,39 @@ impl Core {
             .map(|c| crate::text::clean_line(&c, 200))
             .filter(|c| !c.is_empty());
         self
+    }
+
+    /// The same core linking to the progress page at `url` (`PUBLIC_URL`, e.g.
+    /// `https://minsheng.example.cn`).
+    pub fn with_public_url(mut self, url: Option<String>) -> Core {
+        self.public_url = url
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+        self
+    }
+
+    /// `PUBLIC_URL` without a trailing slash, when set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.as_deref()
+    }
+
+    /// The same core reminding officers as `settings` say.
+    pub fn with_reminders(mut self, settings: crate::remind::Settings) -> Core {
+        self.reminders = settings;
+        self
+    }
+
+    pub fn reminder_settings(&self) -> crate::remind::Settings {
+        self.reminders
+    }
+
+    /// The counters `/metrics` shows.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    pub fn admins(&self) -> &Admins {
+        &self.admins
     }
 
     /// What is kept, for how long, and how to delete it: two sentences, in `lang`.
@@ -270,18 +339,22 @@ impl Core {
     /// Everything a channel needs: the replies to one message, in the sender's language.
     /// Never fails: a store error becomes a polite apology (and a log line).
     pub async fn handle(&self, msg: &Message) -> Vec<Reply> {
+        let started = std::time::Instant::now();
         let msg = &cleaned(msg);
         let lang = guess_lang(msg);
-        match self.dispatch(msg, lang).await {
+        let (ok, replies) = match self.dispatch(msg, lang).await {
             Ok(mut replies) => {
                 self.notice_new_user(msg, lang, &mut replies).await;
-                replies
+                (true, replies)
             }
             Err(e) => {
                 tracing::error!(error = %e, channel = msg.sender.channel, "handling a message failed");
-                vec![Reply::text(texts::sorry(lang))]
+                (false, vec![Reply::text(texts::sorry(lang))])
             }
-        }
+        };
+        self.metrics
+            .message(msg.sender.channel, ok, started.elapsed());
+        replies
     }
 
     /// Adds the privacy notice to the last reply of a user's first message (unless the
@@ -406,6 +479,17 @@ impl Core {
             cards.push(card.clipped());
         }
         Ok(cards)
+    }
+
+    /// The workbook of every task, metric and the audit trail (`/export.xlsx`, `/export`);
+    /// `full` (admins only) keeps the ids and text of every audit row.
+    pub async fn export_xlsx(&self, full: bool) -> Result<Vec<u8>, StoreError> {
+        let kb = self.knowledge();
+        let states = self.store.states(kb.period.year, None).await?;
+        let trail = self.store.audit_trail().await?;
+        let tasks = crate::report::tasks(kb, &states, self.now());
+        crate::report::workbook(&tasks, &crate::report::trail(&trail, full))
+            .map_err(|e| StoreError::Other(e.to_string()))
     }
 
     /// The greeting for `/start` and new followers: what the bot does, with examples.

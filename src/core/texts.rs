@@ -38,14 +38,14 @@ pub fn help(lang: Lang, officer: bool, admin: bool) -> String {
     };
     if officer || admin {
         text.push_str(match lang {
-            Lang::Zh => "\n\n工作人员命令：\n/update <任务>[.<指标>] [指标名] <数值><单位> [备注] — 更新当前值（不是增量），如 /update 14 12.5km 西永片区完工、/update 19 缓冲带 3.2km、/update 19.9 3.2km\n/update <任务>[.<序号>] <未开始|进行中|已完成> [备注] — 更新阶段性任务\n/undo — 撤销您最近一次更新\n/history <任务> — 更新记录\n/unanswered — 未能回答的常见问题",
-            Lang::En => "\n\nOfficer commands:\n/update <task>[.<metric>] [metric words] <value><unit> [note] — set the current value (not an increment), e.g. /update 14 12.5km, /update 19 buffer 3.2km, /update 19.9 3.2km\n/update <task>[.<item>] <not started|in progress|done> [note] — for milestones\n/undo — revert your last update\n/history <task> — the audit trail\n/unanswered — frequent questions the bot could not answer",
+            Lang::Zh => "\n\n工作人员命令：\n/update <任务>[.<指标>] [指标名] <数值><单位> [备注] — 更新当前值（不是增量），如 /update 14 12.5km 西永片区完工、/update 19 缓冲带 3.2km、/update 19.9 3.2km\n/update <任务>[.<序号>] <未开始|进行中|已完成> [备注] — 更新阶段性任务\n/undo — 撤销您最近一次更新\n/pending — 等待您更新的指标\n/history <任务> — 更新记录\n/unanswered — 未能回答的常见问题",
+            Lang::En => "\n\nOfficer commands:\n/update <task>[.<metric>] [metric words] <value><unit> [note] — set the current value (not an increment), e.g. /update 14 12.5km, /update 19 buffer 3.2km, /update 19.9 3.2km\n/update <task>[.<item>] <not started|in progress|done> [note] — for milestones\n/undo — revert your last update\n/pending — figures waiting for your update\n/history <task> — the audit trail\n/unanswered — frequent questions the bot could not answer",
         });
     }
     if admin {
         text.push_str(match lang {
-            Lang::Zh => "\n\n管理员命令：\n/grant <用户ID> [任务编号…] — 授权更新（不写编号即全部任务）\n/revoke <用户ID> — 收回授权\n/officers — 已授权人员",
-            Lang::En => "\n\nAdmin commands:\n/grant <user id> [task numbers…] — allow updates (all tasks when none given)\n/revoke <user id> — withdraw\n/officers — who may update",
+            Lang::Zh => "\n\n管理员命令：\n/grant <用户ID> [任务编号…] — 授权更新（不写编号即全部任务）\n/revoke <用户ID> — 收回授权\n/officers — 已授权人员\n/export — 导出全部数据（Excel）",
+            Lang::En => "\n\nAdmin commands:\n/grant <user id> [task numbers…] — allow updates (all tasks when none given)\n/revoke <user id> — withdraw\n/officers — who may update\n/export — everything as an Excel workbook",
         });
     }
     text

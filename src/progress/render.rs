@@ -283,8 +283,8 @@ pub fn status_label(status: TaskStatus, lang: Lang) -> &'static str {
     }
 }
 
-/// `达标 1/2 · 已报告 1/2`: what the task's status rests on.
-fn counts(p: &TaskProgress, lang: Lang) -> String {
+/// `达标 1/2 · 1 项未报告`: what the task's status rests on.
+pub fn counts(p: &TaskProgress, lang: Lang) -> String {
     let mut s = match lang {
         Lang::Zh => format!("达标 {}/{}", p.fulfilled, p.total),
         Lang::En => format!("{} of {} met", p.fulfilled, p.total),
@@ -439,8 +439,24 @@ pub fn summary(
         task.title.get(lang),
         status_label(p.status, lang)
     );
+    if let Some(detail) = summary_detail(task, states, period, now, lang) {
+        line.push_str(&format!(" · {detail}"));
+    }
+    line
+}
+
+/// What a task's one-line summary says after its status: the figure of a task tracked by one
+/// figure, else the counts; nothing for a task not reported.
+pub fn summary_detail(
+    task: &Task,
+    states: &[MetricState],
+    period: &Period,
+    now: DateTime<Utc>,
+    lang: Lang,
+) -> Option<String> {
+    let p = model::task_progress(task, states, period, now);
     if p.status == TaskStatus::NotReported {
-        return line;
+        return None;
     }
     let top: Vec<&Metric> = task
         .metrics
@@ -451,14 +467,12 @@ pub fn summary(
         ([only], true) => {
             let at = model::reference_time(period, now);
             let state = state_of(states, task.number, only.number);
-            if let Some(v) = state.and_then(|s| s.current) {
-                let status = model::assess_metric(only, state, at);
-                line.push_str(&format!(" · {}", reading(only, v, status, lang)));
-            }
+            let v = state.and_then(|s| s.current)?;
+            let status = model::assess_metric(only, state, at);
+            Some(reading(only, v, status, lang))
         }
-        _ => line.push_str(&format!(" · {}", counts(&p, lang))),
+        _ => Some(counts(&p, lang)),
     }
-    line
 }
 
 /// The head of `/tasks`: the list's year, the date, and how many tasks are done, on track,

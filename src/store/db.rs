@@ -184,7 +184,10 @@ pub use record::ChainBreak;
 #[path = "backup.rs"]
 mod backup;
 pub use backup::Dump;
+#[path = "reports.rs"]
+mod reports;
 use record::{chain_columns, lock_chain, seal_chain};
+pub use reports::{OutboxDepth, Queued, TrailRow};
 
 const STATES: &str = "SELECT task, number, current_value, stage, note, updated_at, \
      updated_by_channel, updated_by_user, updated_by_name \

@@ -48,6 +48,8 @@ pub(super) struct Shared {
     pub dedup: bool,
 }
 
+/// Telegram's limit for a document's caption.
+const MAX_CAPTION: usize = 1_024;
 /// Telegram's limit for the text of a callback answer.
 const MAX_CALLBACK_TEXT: usize = 200;
 /// How often a reply is retried after Telegram says "too many requests".
@@ -320,6 +322,16 @@ async fn on_callback(bot: Bot, q: CallbackQuery, shared: Arc<Shared>) -> Result<
 /// Sends each reply as HTML, split if long, buttons under its last part.
 async fn send_replies(bot: &Bot, redactor: &Redactor, chat: ChatId, replies: Vec<Reply>) {
     for reply in replies {
+        if let Some(doc) = reply.document {
+            // A file (`/export`) goes as a document, its text as the caption.
+            let file = teloxide::types::InputFile::memory(doc.bytes).file_name(doc.file_name);
+            let caption: String = reply.text.chars().take(MAX_CAPTION).collect();
+            if let Err(e) = bot.send_document(chat, file).caption(caption).await {
+                tracing::warn!(chat = chat.0, error = %redactor.describe(&e), "sending a document failed");
+                return;
+            }
+            continue;
+        }
         // Telegram refuses empty messages; the core has no reason to send one.
         if reply.text.trim().is_empty() {
             continue;

@@ -371,6 +371,18 @@ pub async fn serve(
     config: Config,
     stop: CancellationToken,
 ) -> Result<(), TelegramError> {
+    serve_mounted(core, config, stop, None).await
+}
+
+/// [`serve`], but in webhook mode the webhook's routes are put in `mount` for a listener the
+/// caller already runs (`minsheng serve`: one listener for everything) instead of a listener
+/// of its own on `WEBHOOK_LISTEN`.
+pub async fn serve_mounted(
+    core: Arc<Core>,
+    config: Config,
+    stop: CancellationToken,
+    mount: Option<Arc<std::sync::OnceLock<axum::Router>>>,
+) -> Result<(), TelegramError> {
     let bot = config.bot();
     let redactor = Redactor::new(&config.token);
     let dedup = matches!(config.mode, Mode::Webhook { .. });
@@ -451,7 +463,7 @@ pub async fn serve(
             url,
             listen,
             secret,
-        } => match webhook_listener(&bot, &redactor, url, listen, secret).await {
+        } => match webhook_listener(&bot, &redactor, url, listen, secret, mount).await {
             Ok(listener) => {
                 tracing::info!(bot = %username, %listen, "Telegram bot started (webhook)");
                 dispatch(&mut dispatcher, listener, &redactor, &stop).await
@@ -543,7 +555,20 @@ async fn webhook_listener(
     url: url::Url,
     listen: SocketAddr,
     secret: String,
+    mount: Option<Arc<std::sync::OnceLock<axum::Router>>>,
 ) -> Result<impl UpdateListener<Err = Infallible> + Send + use<>, TelegramError> {
+    if let Some(mount) = mount {
+        bot.set_webhook(url.clone())
+            .secret_token(secret.clone())
+            .await
+            .map_err(|e| api_error(redactor, &e))?;
+        let options = webhooks::Options::new(listen, url).secret_token(secret);
+        let (listener, _stopped, router) = webhooks::axum_no_setup(options);
+        if mount.set(router).is_err() {
+            tracing::warn!("the Telegram webhook was already mounted");
+        }
+        return Ok(listener);
+    }
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| TelegramError::Listen {
