@@ -100,6 +100,24 @@ fn clock_at(y: i32, m: u32, d: u32) -> Clock {
     clock
 }
 
+/// A page of the web router over `core`, as text (a 404 says so).
+async fn get(core: &Arc<Core>, uri: &str) -> String {
+    use tower::ServiceExt as _;
+    let router = minsheng::web::router(core.clone());
+    let req = axum::http::Request::builder()
+        .uri(uri)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let resp = router.oneshot(req).await.expect("response");
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    // minijinja writes `/` as `&#x2f;` in attributes; read it back as a browser would.
+    let text = String::from_utf8_lossy(&body).replace("&#x2f;", "/");
+    format!("{} {text}", status.as_u16())
+}
+
 async fn say(core: &Core, text: &str) -> String {
     core.handle(&Message {
         sender: Sender {
@@ -154,6 +172,18 @@ async fn each_year_keeps_its_own_figures(db: Db) {
     );
     let list = say(&core, "/tasks 2024").await;
     assert!(list.contains("/status 2024 14"), "{list}");
+
+    // The page: the current list at /, the earlier one under /lists/2024, each with its own
+    // figures and links that stay in its year.
+    let core = Arc::new(core);
+    let page = get(&core, "/tasks/14").await;
+    assert!(page.contains("2025") && !page.contains("12 公里"), "{page}");
+    let page = get(&core, "/lists/2024/tasks/14").await;
+    assert!(page.contains("2024年") && page.contains("12"), "{page}");
+    let index = get(&core, "/lists/2024").await;
+    assert!(index.contains("href=\"/lists/2024/tasks/14\""), "{index}");
+    assert!(get(&core, "/lists/2023").await.contains("404"));
+    let core = Arc::into_inner(core).expect("the router is gone");
 
     // A year with no list says which there are.
     let none = say(&core, "/status 2023 14").await;

@@ -610,13 +610,15 @@ impl Core {
             Some(heading) => format!("{heading}\n{status}"),
             None => status,
         };
-        // The page shows the current list.
-        if let Some(url) = self
-            .public_url()
-            .filter(|_| std::ptr::eq(kb, self.knowledge()))
-        {
+        if let Some(url) = self.public_url() {
             let query = if lang == Lang::En { "?lang=en" } else { "" };
-            text.push_str(&format!("\n\n🔗 {url}/tasks/{}{query}", task.number));
+            // Another year's list has its pages under /lists/YEAR.
+            let base = if std::ptr::eq(kb, self.knowledge()) {
+                String::new()
+            } else {
+                format!("/lists/{}", kb.period.year)
+            };
+            text.push_str(&format!("\n\n🔗 {url}{base}/tasks/{}{query}", task.number));
         }
         one(text)
     }

@@ -133,7 +133,7 @@ pub(super) async fn feed(
         || rfc3339(core.now().timestamp_millis()),
         |(_, e)| e.updated.clone(),
     );
-    let frame = view::frame(knowledge, lang, "/", None);
+    let frame = view::frame(knowledge, lang, "", "/", None);
     let ctx = minijinja::context! {
         lang => if en { "en" } else { "zh-Hans" },
         year => knowledge.period.year,

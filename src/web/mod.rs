@@ -29,6 +29,7 @@ use tower::ServiceExt as _;
 
 use crate::Lang;
 use crate::core::Core;
+use crate::knowledge::Knowledge;
 use crate::store::StoreError;
 
 /// How long browsers and proxies may reuse a page or export.
@@ -106,6 +107,8 @@ pub fn router(core: Arc<Core>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/tasks/{n}", get(task))
+        .route("/lists/{year}", get(year_index))
+        .route("/lists/{year}/tasks/{n}", get(year_task))
         .route("/style.css", get(style))
         .route("/api/tasks.json", get(api))
         .route("/export.csv", get(csv))
@@ -259,19 +262,42 @@ async fn index(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let lang = negotiate(query.as_deref(), &headers);
+    let core = app.core.clone();
+    list_index(&app, core.knowledge(), "", query, &headers).await
+}
+
+/// An earlier (or later) year's list, frozen as the record stands: `/lists/2024`.
+async fn year_index(
+    State(app): State<App>,
+    Path(year): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let core = app.core.clone();
+    let Some(kb) = year.parse::<i32>().ok().and_then(|y| core.lists().year(y)) else {
+        return Ok(not_found(&app, &headers, query.as_deref()));
+    };
+    let base = format!("/lists/{}", kb.period.year);
+    list_index(&app, kb, &base, query, &headers).await
+}
+
+async fn list_index(
+    app: &App,
+    kb: &Knowledge,
+    base: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, PageError> {
+    let lang = negotiate(query.as_deref(), headers);
     let core = &app.core;
-    let states = core
-        .store()
-        .states(core.knowledge().period.year, None)
-        .await?;
-    let frame = view::frame(core.knowledge(), lang, "/", head(core).await?);
-    let page = view::index(core.knowledge(), &states, core.now(), lang, frame);
+    let states = core.store().states(kb.period.year, None).await?;
+    let frame = view::frame(kb, lang, base, "/", head(core).await?);
+    let page = view::index(kb, &states, core.now(), lang, frame);
     let html = app
         .env
         .get_template("index.html")?
         .render(minijinja::value::Serde(&page))?;
-    Ok(cached(&headers, HTML, html.into_bytes()))
+    Ok(cached(headers, HTML, html.into_bytes()))
 }
 
 async fn task(
@@ -280,40 +306,53 @@ async fn task(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let lang = negotiate(query.as_deref(), &headers);
-    let core = &app.core;
-    let Some(task) = n.parse::<u32>().ok().and_then(|n| core.knowledge().task(n)) else {
+    let core = app.core.clone();
+    list_task(&app, core.knowledge(), "", &n, query, &headers).await
+}
+
+async fn year_task(
+    State(app): State<App>,
+    Path((year, n)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let core = app.core.clone();
+    let Some(kb) = year.parse::<i32>().ok().and_then(|y| core.lists().year(y)) else {
         return Ok(not_found(&app, &headers, query.as_deref()));
     };
-    let states = core
-        .store()
-        .states(core.knowledge().period.year, Some(task.number))
-        .await?;
-    let history = core
-        .store()
-        .history(core.knowledge().period.year, task.number, 1_000)
-        .await?;
+    let base = format!("/lists/{}", kb.period.year);
+    list_task(&app, kb, &base, &n, query, &headers).await
+}
+
+async fn list_task(
+    app: &App,
+    kb: &Knowledge,
+    base: &str,
+    n: &str,
+    query: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, PageError> {
+    let lang = negotiate(query.as_deref(), headers);
+    let core = &app.core;
+    let Some(task) = n.parse::<u32>().ok().and_then(|n| kb.task(n)) else {
+        return Ok(not_found(app, headers, query.as_deref()));
+    };
+    let year = kb.period.year;
+    let states = core.store().states(year, Some(task.number)).await?;
+    let history = core.store().history(year, task.number, 1_000).await?;
     let path = format!("/tasks/{}", task.number);
-    let frame = view::frame(core.knowledge(), lang, &path, head(core).await?);
-    let page = view::task_page(
-        core.knowledge(),
-        task,
-        &states,
-        &history,
-        core.now(),
-        lang,
-        frame,
-    );
+    let frame = view::frame(kb, lang, base, &path, head(core).await?);
+    let page = view::task_page(kb, task, &states, &history, core.now(), lang, frame);
     let html = app
         .env
         .get_template("task.html")?
         .render(minijinja::value::Serde(&page))?;
-    Ok(cached(&headers, HTML, html.into_bytes()))
+    Ok(cached(headers, HTML, html.into_bytes()))
 }
 
 fn not_found(app: &App, headers: &HeaderMap, query: Option<&str>) -> Response {
     let lang = negotiate(query, headers);
-    let frame = view::frame(app.core.knowledge(), lang, "/", None);
+    let frame = view::frame(app.core.knowledge(), lang, "", "/", None);
     let ctx = minijinja::context! {
         frame => minijinja::value::Serde(&frame),
         heading => view::tr(lang, "没有这个页面", "No such page"),

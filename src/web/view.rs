@@ -35,6 +35,8 @@ pub struct Frame {
     pub exports: &'static str,
     pub head_label: &'static str,
     pub head: Option<Head>,
+    /// Where this list's pages live: "" for the current list, `/lists/2024` for another.
+    pub base: String,
 }
 
 /// The audit chain's head at the end of the latest day with changes.
@@ -44,7 +46,15 @@ pub struct Head {
     pub hash: String,
 }
 
-pub fn frame(knowledge: &Knowledge, lang: Lang, path: &str, head: Option<Head>) -> Frame {
+/// The frame of a page about `knowledge`'s list; `base` is where that list's pages live ("" for
+/// the current list, `/lists/2024` for an earlier one) and `path` the page within it.
+pub fn frame(
+    knowledge: &Knowledge,
+    lang: Lang,
+    base: &str,
+    path: &str,
+    head: Option<Head>,
+) -> Frame {
     let other = match lang {
         Lang::Zh => Lang::En,
         Lang::En => Lang::Zh,
@@ -52,7 +62,7 @@ pub fn frame(knowledge: &Knowledge, lang: Lang, path: &str, head: Option<Head>) 
     Frame {
         lang: lang.code(),
         html_lang: tr(lang, "zh-Hans", "en"),
-        switch_href: format!("{path}?lang={}", other.code()),
+        switch_href: format!("{base}{path}?lang={}", other.code()),
         switch_label: tr(lang, "English", "中文"),
         switch_lang: tr(lang, "en", "zh-Hans"),
         site: match lang {
@@ -66,6 +76,7 @@ pub fn frame(knowledge: &Knowledge, lang: Lang, path: &str, head: Option<Head>) 
         exports: tr(lang, "下载与订阅", "Downloads and feeds"),
         head_label: tr(lang, "审计记录链日终哈希", "Audit chain head at day end"),
         head,
+        base: base.to_string(),
     }
 }
 
@@ -207,7 +218,7 @@ pub fn index(
             .map(|t| Card {
                 number: t.number,
                 title: t.title.get(lang).to_string(),
-                href: task_href(t.number, lang),
+                href: task_href(&frame.base, t.number, lang),
                 status: word.clone(),
                 class: status_class(status),
                 detail: summary_detail(t, states, &knowledge.period, now, lang),
@@ -247,10 +258,10 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-pub fn task_href(n: u32, lang: Lang) -> String {
+pub fn task_href(base: &str, n: u32, lang: Lang) -> String {
     match lang {
-        Lang::Zh => format!("/tasks/{n}"),
-        Lang::En => format!("/tasks/{n}?lang=en"),
+        Lang::Zh => format!("{base}/tasks/{n}"),
+        Lang::En => format!("{base}/tasks/{n}?lang=en"),
     }
 }
 
@@ -447,7 +458,7 @@ pub fn task_page(
     let neighbour = |n: u32| {
         knowledge
             .task(n)
-            .map(|t| (t.number, task_href(t.number, lang)))
+            .map(|t| (t.number, task_href(&frame.base, t.number, lang)))
     };
     TaskPage {
         title: match lang {
