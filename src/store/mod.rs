@@ -16,6 +16,7 @@ mod db;
 mod rows;
 
 pub use db::{ChainBreak, Dump, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store, now_ms};
+pub use db::{Editor, Queued, Taught, TeachOutcome, stored_key};
 
 /// How far (seconds) a signed request's timestamp may be from now before a channel refuses
 /// it (WeChat's callback). The store never forgets a dedup key or a nonce while a replay of
