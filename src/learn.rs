@@ -83,7 +83,10 @@ pub fn guard(cases: &[RegressionCase], current: &Matcher, candidate: &Matcher) -
 
 /// `kb` with the phrasings taught for its year added to their entries' questions (phrasings
 /// of entries it does not hold are left out).
-pub fn with_phrasings<'t>(kb: &Knowledge, taught: impl IntoIterator<Item = &'t Taught>) -> Knowledge {
+pub fn with_phrasings<'t>(
+    kb: &Knowledge,
+    taught: impl IntoIterator<Item = &'t Taught>,
+) -> Knowledge {
     let mut kb = kb.clone();
     for t in taught {
         if t.year != kb.period.year {
@@ -126,9 +129,17 @@ pub enum Exported {
         phrasing: String,
     },
     /// The entry already lists it.
-    Present { file: String, entry: String, phrasing: String },
+    Present {
+        file: String,
+        entry: String,
+        phrasing: String,
+    },
     /// No file of `faq/` holds the entry (for the phrasing's year).
-    NoEntry { entry: String, year: i32, phrasing: String },
+    NoEntry {
+        entry: String,
+        year: i32,
+        phrasing: String,
+    },
 }
 
 /// A `faq/` file open for editing.
@@ -144,7 +155,12 @@ struct Doc {
 }
 
 fn same(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
     norm(a) == norm(b)
 }
 

@@ -1255,10 +1255,7 @@ impl Core {
         let user = user_id.as_str();
         // `/revoke ID editor` withdraws the editor grant only; a bare `/revoke ID` withdraws
         // every right.
-        let editor_only = args
-            .split_whitespace()
-            .nth(1)
-            .is_some_and(is_editor_word);
+        let editor_only = args.split_whitespace().nth(1).is_some_and(is_editor_word);
         let was_editor = self
             .store
             .revoke_editor(channel, user, &msg.sender.actor())
@@ -1331,7 +1328,11 @@ impl Core {
             ));
         }
         let editors = self.store.editors().await?;
-        text.push_str(&tr(lang, "\n编辑（可教机器人新问法）：", "\nEditors (may teach phrasings):"));
+        text.push_str(&tr(
+            lang,
+            "\n编辑（可教机器人新问法）：",
+            "\nEditors (may teach phrasings):",
+        ));
         if editors.is_empty() {
             text.push_str(&tr(lang, "暂无", " none"));
         }

@@ -287,7 +287,9 @@ impl Core {
                     .filter_map(|id| kb.entry(id))
                     .map(|e| format!("{} {}", e.id, clip(&label(e, lang), 24)))
                     .collect();
-                reply.text.push_str(&format!("\n   → {}", names.join(" · ")));
+                reply
+                    .text
+                    .push_str(&format!("\n   → {}", names.join(" · ")));
             }
             if rights.may_edit() {
                 for id in candidates {

@@ -187,7 +187,7 @@ pub use backup::Dump;
 use record::{chain_columns, lock_chain, seal_chain};
 #[path = "teach.rs"]
 mod teach;
-pub use teach::{Editor, Queued, TeachOutcome, Taught, stored_key};
+pub use teach::{Editor, Queued, Taught, TeachOutcome, stored_key};
 
 const STATES: &str = "SELECT task, number, current_value, stage, note, updated_at, \
      updated_by_channel, updated_by_user, updated_by_name \
