@@ -72,7 +72,11 @@ async fn snapshot(store: &Store) -> (i64, i64, i64) {
             "SELECT COUNT(*) FROM taught_phrasings WHERE removed_at IS NULL",
         )
         .await,
-        count(store, "SELECT version FROM phrasings_version").await,
+        count(
+            store,
+            "SELECT COALESCE(MAX(version), 0) FROM phrasings_version",
+        )
+        .await,
     )
 }
 

@@ -24,12 +24,12 @@ CREATE UNIQUE INDEX taught_once ON taught_phrasings (year, entry_id, phrasing_ke
     WHERE removed_at IS NULL;
 
 -- Bumped by every teach and unteach, in the same transaction: replicas poll this one row to
--- learn cheaply that their matchers are out of date.
+-- learn cheaply that their matchers are out of date. The first teach creates it (a fresh store
+-- holds no rows, so backups restore into it).
 CREATE TABLE phrasings_version (
     one         INTEGER PRIMARY KEY CHECK (one = 1),
     version     INTEGER NOT NULL
 ) STRICT;
-INSERT INTO phrasings_version (one, version) VALUES (1, 0);
 
 -- Who may teach phrasings besides ADMIN_IDS (`/grant ID editor`); audited as grants.
 CREATE TABLE editors (

@@ -73,6 +73,9 @@ type TaughtRow = (
     Option<i64>,
 );
 
+const BUMP_VERSION: &str = "INSERT INTO phrasings_version (one, version) VALUES (1, 1) \
+     ON CONFLICT (one) DO UPDATE SET version = phrasings_version.version + 1";
+
 const TAUGHT_COLUMNS: &str = "id, year, entry_id, lang, phrasing, taught_by_channel, \
      taught_by_user, taught_by_name, taught_at, removed_by_channel, removed_by_user, \
      removed_by_name, removed_at";
@@ -155,9 +158,7 @@ impl Store {
                     .bind(now_ms())
                     .fetch_one(&mut *tx)
                     .await?;
-                    sqlx::query("UPDATE phrasings_version SET version = version + 1 WHERE one = 1")
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(BUMP_VERSION).execute(&mut *tx).await?;
                     TeachOutcome::Taught(id)
                 }
             }
@@ -182,9 +183,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if row.is_some() {
-                sqlx::query("UPDATE phrasings_version SET version = version + 1 WHERE one = 1")
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(BUMP_VERSION).execute(&mut *tx).await?;
             }
             row
         });
