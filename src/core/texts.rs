@@ -104,10 +104,10 @@ pub fn command_menu(lang: Lang) -> Vec<(&'static str, &'static str)> {
 pub fn privacy(lang: Lang, days: i64) -> String {
     match lang {
         Lang::Zh => format!(
-            "隐私说明：我们只保存未能回答的提问（手机号、身份证号等已打码）和您对回答的评价，连同您的用户ID，{days}天后自动删除，订阅保存到您取消为止。发送 /forget 可随时删除我们保存的有关您的全部信息（工作人员的更新记录作为公开履职记录保留）。"
+            "隐私说明：我们只保存未能回答或您点了 👎 的提问（手机号、身份证号等已打码）和您对回答的评价，连同您的用户ID，{days}天后自动删除，订阅保存到您取消为止。发送 /forget 可随时删除我们保存的有关您的全部信息（工作人员的更新记录作为公开履职记录保留）。"
         ),
         Lang::En => format!(
-            "Privacy: we keep only questions we could not answer (phone, ID and card numbers masked) and your ratings of answers, with your user id, for {days} days, and subscriptions until you cancel them. Send /forget at any time to delete everything we keep about you (officers' update records stay as the public record)."
+            "Privacy: we keep only questions we could not answer or whose answer you marked 👎 (phone, ID and card numbers masked) and your ratings of answers, with your user id, for {days} days, and subscriptions until you cancel them. Send /forget at any time to delete everything we keep about you (officers' update records stay as the public record)."
         ),
     }
 }
