@@ -10,6 +10,7 @@ pub mod core;
 pub mod eval;
 pub mod http;
 pub mod knowledge;
+pub mod learn;
 pub mod limit;
 pub mod matcher;
 pub mod metrics;

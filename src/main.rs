@@ -137,6 +137,10 @@ enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+    /// Write the phrasings editors taught (/teach) into the questions_zh / questions_en of
+    /// their entries in FAQ_DIR (default faq/), keeping its layout and comments, for review
+    /// and commit.
+    ExportPhrasings,
     /// Run the Telegram bot: TELOXIDE_TOKEN (and TELOXIDE_API_URL); long polling, or a
     /// webhook with WEBHOOK_URL, WEBHOOK_LISTEN (default 0.0.0.0:8443), WEBHOOK_SECRET.
     Telegram,
@@ -337,6 +341,56 @@ fn run() -> anyhow::Result<()> {
                 core.store().close().await;
                 served.context("the Telegram bot")
             })?;
+        }
+        Command::ExportPhrasings => {
+            let dir = cli_faq.clone().unwrap_or_else(|| PathBuf::from("faq"));
+            let taught = runtime()?.block_on(async {
+                let store = open_store(&cli.database_url).await?;
+                let taught = store.taught_phrasings().await;
+                store.close().await;
+                taught.context("reading the taught phrasings")
+            })?;
+            let done = minsheng::learn::export(&dir, &taught)
+                .with_context(|| format!("writing into {}", dir.display()))?;
+            let mut written = 0;
+            for d in &done {
+                use minsheng::learn::Exported;
+                match d {
+                    Exported::Written {
+                        file,
+                        entry,
+                        field,
+                        phrasing,
+                    } => {
+                        written += 1;
+                        println!(
+                            "{}: {entry}.{field} += {phrasing:?}",
+                            dir.join(file).display()
+                        );
+                    }
+                    Exported::Present {
+                        file,
+                        entry,
+                        phrasing,
+                    } => println!(
+                        "{}: {entry} already has {phrasing:?}",
+                        dir.join(file).display()
+                    ),
+                    Exported::NoEntry {
+                        entry,
+                        year,
+                        phrasing,
+                    } => println!(
+                        "skipped {phrasing:?}: no entry {entry} for {year} in {}",
+                        dir.display()
+                    ),
+                }
+            }
+            println!(
+                "{written} phrasing(s) written, {} taught in all; review with `git diff {}` and commit",
+                taught.len(),
+                dir.display()
+            );
         }
         Command::VerifyAudit => {
             let bad = runtime()?.block_on(async {

@@ -1649,6 +1649,30 @@ async fn populate(store: &Store) {
         .claim_reminders(&["stale:t19-roads:0:1:telegram:42".into()], |_| None)
         .await
         .expect("reminder");
+    // What editors taught, one phrasing removed again, and an editor's numbered list.
+    store
+        .grant_editor("telegram", "55", &actor("root"))
+        .await
+        .expect("editor");
+    store
+        .teach(
+            2024,
+            "qa3",
+            Lang::Zh,
+            "单位车位晚上给居民用吗",
+            &actor("55"),
+        )
+        .await
+        .expect("teach");
+    store
+        .teach(2024, "qa1", Lang::En, "why this list", &actor("55"))
+        .await
+        .expect("teach");
+    store.unteach(2, &actor("55")).await.expect("unteach");
+    store
+        .save_editor_view("telegram", "55", &[1])
+        .await
+        .expect("view");
 }
 
 /// WeChat's access token is shared through the store until it expires or is dropped.

@@ -45,9 +45,11 @@ fn split_command(text: &str) -> Option<(String, &str)> {
 }
 
 /// What the sender may do, from `ADMIN_IDS` and the store's grants.
-struct Rights {
-    admin: bool,
-    officer: Option<Officer>,
+pub(super) struct Rights {
+    pub(super) admin: bool,
+    pub(super) officer: Option<Officer>,
+    /// May teach the bot phrasings (`/grant ID editor`).
+    pub(super) editor: bool,
 }
 
 impl Rights {
@@ -61,8 +63,13 @@ impl Rights {
         actor
     }
 
-    fn any(&self) -> bool {
+    pub(super) fn any(&self) -> bool {
         self.admin || self.officer.is_some()
+    }
+
+    /// Admins and editors may teach and unteach phrasings.
+    pub(super) fn may_edit(&self) -> bool {
+        self.admin || self.editor
     }
 
     fn may_update(&self, task: u32) -> bool {
@@ -92,11 +99,12 @@ impl Core {
         }
     }
 
-    async fn rights(&self, msg: &Message) -> Result<Rights, StoreError> {
+    pub(super) async fn rights(&self, msg: &Message) -> Result<Rights, StoreError> {
         let s = &msg.sender;
         Ok(Rights {
             admin: self.admins.contains(s.channel, &s.user_id),
             officer: self.store.officer(s.channel, &s.user_id).await?,
+            editor: self.store.is_editor(s.channel, &s.user_id).await?,
         })
     }
 
@@ -110,7 +118,11 @@ impl Core {
             },
             "help" | "帮助" => {
                 let rights = self.rights(msg).await?;
-                one(texts::help(lang, rights.officer.is_some(), rights.admin))
+                let mut help = texts::help(lang, rights.officer.is_some(), rights.admin);
+                if rights.may_edit() {
+                    help.push_str(texts::editor_help(lang));
+                }
+                one(help)
             }
             "tasks" | "任务" => match self.list_named(args, lang) {
                 Ok((kb, _)) => self.tasks(kb, lang).await,
@@ -134,9 +146,12 @@ impl Core {
             "officers" => self.officers(msg, lang).await,
             "subscribe" | "订阅" => self.subscribe(msg, args, lang, true).await,
             "unsubscribe" | "取消订阅" => self.subscribe(msg, args, lang, false).await,
-            "unanswered" => self.unanswered(msg, lang).await,
             "pending" | "待办" => self.pending(msg, lang).await,
             "export" | "导出" => self.export(msg, lang).await,
+            "unanswered" | "未回答" => self.unanswered(msg, lang).await,
+            "teach" | "教" => self.teach(msg, args, lang).await,
+            "unteach" | "取消教" => self.unteach(msg, args, lang).await,
+            "taught" | "已教" => self.taught(msg, lang).await,
             "privacy" | "隐私" => one(self.privacy_notice(lang)),
             "forget" | "删除我的信息" => self.forget_me(msg, lang).await,
             "whoami" | "id" | "myid" => one(tr(
@@ -256,6 +271,7 @@ impl Core {
         });
         match outcome {
             Outcome::Entry { entry, progress } => {
+                self.remember_answer(msg, text, &entry.id);
                 let mut reply = match self.part_reply(entry, text, lang).await? {
                     Some(part) => part,
                     None => self.entry_reply(entry, lang, progress).await?,
@@ -386,6 +402,8 @@ impl Core {
             let Some(entry) = self.knowledge().entry(id) else {
                 return one(stale_button(lang));
             };
+            // A pick after "did you mean" is the asker saying what they meant.
+            self.note_pick(msg, &entry.id).await?;
             return Ok(vec![self.entry_reply(entry, lang, false).await?]);
         }
         if let Some(rest) = data.strip_prefix("fb:") {
@@ -401,6 +419,10 @@ impl Core {
             self.store
                 .record_feedback(msg.sender.channel, &msg.sender.user_id, id, useful)
                 .await?;
+            if !useful {
+                // The question that got this answer goes to the editors' queue.
+                self.note_dislike(msg, id).await?;
+            }
             let mut reply = Reply::text(if useful {
                 tr(lang, "谢谢您的反馈！", "Thanks for your feedback!")
             } else {
@@ -412,6 +434,9 @@ impl Core {
             });
             reply.transient = true;
             return Ok(vec![reply]);
+        }
+        if let Some(rest) = data.strip_prefix("teach:") {
+            return self.teach_button(msg, rest, lang).await;
         }
         if let Some(command) = data.strip_prefix("cmd:")
             && let Some((name, args)) = split_command(command)
@@ -457,13 +482,13 @@ impl Core {
     }
 
     /// The matcher over `kb`'s list.
-    fn answers_for(&self, kb: &Knowledge) -> &crate::core::Answers {
+    fn answers_for(&self, kb: &Knowledge) -> std::sync::Arc<crate::core::Answers> {
         let i = self
             .lists
             .iter()
             .position(|k| k.period.year == kb.period.year)
             .unwrap_or_default();
-        &self.answers[i]
+        self.answers_at(i)
     }
 
     /// How a list other than the current one is headed, so nobody mistakes it for this
@@ -1229,6 +1254,27 @@ impl Core {
             Ok(who) => who,
             Err(e) => return one(refused(lang, e.message(lang), &usage)),
         };
+        // `/grant ID editor`: may teach the bot phrasings; no update rights.
+        if let [word] = words.clone().collect::<Vec<_>>().as_slice()
+            && is_editor_word(word)
+        {
+            self.store
+                .grant_editor(who.channel, &who.user_id, &msg.sender.actor())
+                .await?;
+            return one(tr(
+                lang,
+                format!(
+                    "已授权 {} 用户 {} 为编辑：可以用 /teach 教机器人新的问法、用 /unteach 撤销。",
+                    channel_name(who.channel, lang),
+                    who
+                ),
+                format!(
+                    "{} user {} is now an editor: they may teach the bot phrasings (/teach) and remove them (/unteach).",
+                    channel_name(who.channel, lang),
+                    who
+                ),
+            ));
+        }
         let mut tasks = Vec::new();
         let mut department = None;
         for w in words.by_ref() {
@@ -1312,6 +1358,28 @@ impl Core {
             Err(e) => return one(refused(lang, e.message(lang), &usage)),
         };
         let user = user_id.as_str();
+        // `/revoke ID editor` withdraws the editor grant only; a bare `/revoke ID` withdraws
+        // every right.
+        let editor_only = args.split_whitespace().nth(1).is_some_and(is_editor_word);
+        let was_editor = self
+            .store
+            .revoke_editor(channel, user, &msg.sender.actor())
+            .await?;
+        if editor_only || (was_editor && self.store.officer(channel, user).await?.is_none()) {
+            return one(if was_editor {
+                tr(
+                    lang,
+                    format!("已收回 {channel}:{user} 的编辑权限。"),
+                    format!("{channel}:{user} may no longer teach the bot."),
+                )
+            } else {
+                tr(
+                    lang,
+                    format!("{channel}:{user} 本来就不是编辑。"),
+                    format!("{channel}:{user} was not an editor."),
+                )
+            });
+        }
         if self
             .store
             .revoke_by(channel, user, &msg.sender.actor())
@@ -1364,6 +1432,24 @@ impl Core {
                 fmt_time(o.granted_at)
             ));
         }
+        let editors = self.store.editors().await?;
+        text.push_str(&tr(
+            lang,
+            "\n编辑（可教机器人新问法）：",
+            "\nEditors (may teach phrasings):",
+        ));
+        if editors.is_empty() {
+            text.push_str(&tr(lang, "暂无", " none"));
+        }
+        for e in &editors {
+            text.push_str(&format!(
+                "\n· {}:{} — {} {}",
+                e.channel,
+                e.user_id,
+                e.granted_by,
+                fmt_time(e.granted_at)
+            ));
+        }
         // Revoked rights leave no officer row: the audit trail keeps who had them, and when.
         let changes = self.store.rights_history(10).await?;
         if !changes.is_empty() {
@@ -1382,25 +1468,6 @@ impl Core {
                 e.actor.user_id,
                 e.note.as_deref().unwrap_or("")
             ));
-        }
-        one(text)
-    }
-
-    async fn unanswered(&self, msg: &Message, lang: Lang) -> Replies {
-        if !self.rights(msg).await?.any() {
-            return one(not_officer(lang, &msg.sender.user_id));
-        }
-        let top = self.store.top_unanswered(15).await?;
-        let mut text = tr(
-            lang,
-            "最常见的未能回答的问题（n× 为提问人数；可在 faq/ 中补充问法）：",
-            "Most frequent questions the bot could not answer (n× = how many people asked; add phrasings to faq/):",
-        );
-        if top.is_empty() {
-            text.push_str(&tr(lang, "\n暂无。", "\nNone so far."));
-        }
-        for (q, n, at) in &top {
-            text.push_str(&format!("\n{n}× {} ({})", clip(q, 120), fmt_time(*at)));
         }
         one(text)
     }
@@ -1578,6 +1645,11 @@ fn personal_note(lang: Lang, kind: crate::privacy::Kind) -> String {
             kind.name(lang)
         ),
     )
+}
+
+/// `editor` in `/grant ID editor` and `/revoke ID editor`.
+fn is_editor_word(word: &str) -> bool {
+    matches!(word.to_lowercase().as_str(), "editor" | "编辑")
 }
 
 /// Longest department name kept from `/grant`.

@@ -5,10 +5,11 @@
 pub mod answers;
 mod commands;
 pub mod identity;
+mod teach;
 mod texts;
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 use crate::Lang;
 use crate::knowledge::{Knowledge, Lists};
@@ -191,8 +192,14 @@ pub struct Core {
     /// Every year's list; which one a message is about is decided by the clock or a year the
     /// person names.
     lists: Lists,
-    /// A matcher per list, in the order of `lists`.
-    answers: Vec<Answers>,
+    /// A matcher per list, in the order of `lists`, with the phrasings editors taught; a
+    /// rebuilt matcher is swapped in whole, so a message never waits for a build.
+    answers: Vec<RwLock<Arc<Answers>>>,
+    /// What the matchers were built from, and when the store was last asked.
+    learned: teach::Learned,
+    /// Each user's last answered question and the entry it got (for a 👎 on it); in memory,
+    /// bounded, forgotten by `/forget`.
+    answered: std::sync::Mutex<HashMap<(String, String), teach::LastAnswer>>,
     store: Store,
     admins: Admins,
     clock: Clock,
@@ -225,10 +232,16 @@ impl Core {
         let mut admin_ids: Vec<(String, String)> = admins.0.iter().cloned().collect();
         admin_ids.sort();
         store.sync_admins(&admin_ids).await?;
-        let answers = lists.iter().map(|k| Answers::new(k)).collect();
-        Ok(Core {
+        let answers = lists
+            .iter()
+            .map(|k| RwLock::new(Arc::new(Answers::new(k))))
+            .collect::<Vec<_>>();
+        let learned = teach::Learned::new(lists.iter().count());
+        let core = Core {
             lists,
             answers,
+            learned,
+            answered: std::sync::Mutex::new(HashMap::new()),
             store,
             admins,
             clock: Arc::new(chrono::Utc::now),
@@ -238,7 +251,10 @@ impl Core {
             public_url: None,
             reminders: crate::remind::Settings::default(),
             metrics: Arc::default(),
-        })
+        };
+        // Phrasings taught before this start apply from the first message.
+        core.refresh_phrasings(true).await?;
+        Ok(core)
     }
 
     /// The same core keeping questions and feedback for `days` (tests; `RETENTION_DAYS`).
@@ -331,9 +347,17 @@ impl Core {
         &self.store
     }
 
-    /// The matcher over the current list.
-    pub fn answers(&self) -> &Answers {
-        &self.answers[self.lists.index_at(self.today())]
+    /// The matcher over the current list (a snapshot: a taught phrasing swaps in a new one).
+    pub fn answers(&self) -> Arc<Answers> {
+        self.answers_at(self.lists.index_at(self.today()))
+    }
+
+    /// The matcher over the list at `index` of `lists`.
+    fn answers_at(&self, index: usize) -> Arc<Answers> {
+        match self.answers.get(index) {
+            Some(slot) => slot.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            None => self.answers_at(0),
+        }
     }
 
     /// Everything a channel needs: the replies to one message, in the sender's language.
@@ -342,6 +366,10 @@ impl Core {
         let started = std::time::Instant::now();
         let msg = &cleaned(msg);
         let lang = guess_lang(msg);
+        // Phrasings taught on another replica: a cheap version check every few seconds.
+        if let Err(e) = self.refresh_phrasings(false).await {
+            tracing::warn!(error = %e, "reloading taught phrasings failed");
+        }
         let (ok, replies) = match self.dispatch(msg, lang).await {
             Ok(mut replies) => {
                 self.notice_new_user(msg, lang, &mut replies).await;
@@ -403,8 +431,12 @@ impl Core {
 
     /// Forgets that `user_id` was noticed, after their data was deleted.
     fn unnotice(&self, channel: &str, user_id: &str) {
+        let key = (channel.to_string(), user_id.to_string());
         let mut noticed = self.noticed.lock().unwrap_or_else(|e| e.into_inner());
-        noticed.remove(&(channel.to_string(), user_id.to_string()));
+        noticed.remove(&key);
+        drop(noticed);
+        let mut answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
+        answered.remove(&key);
     }
 
     /// Deletes what the bot keeps about a user (a WeChat unsubscribe, `/forget`).

@@ -44,11 +44,23 @@ pub fn help(lang: Lang, officer: bool, admin: bool) -> String {
     }
     if admin {
         text.push_str(match lang {
-            Lang::Zh => "\n\n管理员命令：\n/grant <用户ID> [任务编号…] — 授权更新（不写编号即全部任务）\n/revoke <用户ID> — 收回授权\n/officers — 已授权人员\n/export — 导出全部数据（Excel）",
-            Lang::En => "\n\nAdmin commands:\n/grant <user id> [task numbers…] — allow updates (all tasks when none given)\n/revoke <user id> — withdraw\n/officers — who may update\n/export — everything as an Excel workbook",
+            Lang::Zh => "\n\n管理员命令：\n/grant <用户ID> [任务编号…] — 授权更新（不写编号即全部任务）\n/grant <用户ID> editor — 授权为编辑（可教机器人新问法）\n/revoke <用户ID> [editor] — 收回授权（写 editor 只收回编辑权限）\n/officers — 已授权人员和编辑\n/export — 导出全部数据（Excel）",
+            Lang::En => "\n\nAdmin commands:\n/grant <user id> [task numbers…] — allow updates (all tasks when none given)\n/grant <user id> editor — make an editor (may teach the bot phrasings)\n/revoke <user id> [editor] — withdraw (with editor: the editor grant only)\n/officers — who may update or teach\n/export — everything as an Excel workbook",
         });
     }
     text
+}
+
+/// The commands of editors (admins and `/grant ID editor`).
+pub fn editor_help(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => {
+            "\n\n编辑命令：\n/unanswered — 未能回答、只给了“您是不是想问”或被点 👎 的问题，带编号和最接近的条目\n/teach <编号> <条目> — 把第几个问题教给某个条目，如 /teach 3 qa3（也可以直接点问题下的按钮）\n/unteach <编号|问法> — 撤销教过的问法（记录保留）\n/taught — 正在使用的已教问法"
+        }
+        Lang::En => {
+            "\n\nEditor commands:\n/unanswered — questions the bot could not answer, only guessed at, or got a 👎, numbered, with the nearest entries\n/teach <number> <entry> — teach question N as another way to ask an entry, e.g. /teach 3 qa3 (or press its button)\n/unteach <number|phrasing> — take a taught phrasing out of use (the record is kept)\n/taught — the taught phrasings in use"
+        }
+    }
 }
 
 /// The menu a channel advertises (Telegram's `setMyCommands`).
@@ -92,10 +104,10 @@ pub fn command_menu(lang: Lang) -> Vec<(&'static str, &'static str)> {
 pub fn privacy(lang: Lang, days: i64) -> String {
     match lang {
         Lang::Zh => format!(
-            "隐私说明：我们只保存未能回答的提问（手机号、身份证号等已打码）和您对回答的评价，连同您的用户ID，{days}天后自动删除，订阅保存到您取消为止。发送 /forget 可随时删除我们保存的有关您的全部信息（工作人员的更新记录作为公开履职记录保留）。"
+            "隐私说明：我们只保存未能回答或您点了 👎 的提问（手机号、身份证号等已打码）和您对回答的评价，连同您的用户ID，{days}天后自动删除，订阅保存到您取消为止。发送 /forget 可随时删除我们保存的有关您的全部信息（工作人员的更新记录作为公开履职记录保留）。"
         ),
         Lang::En => format!(
-            "Privacy: we keep only questions we could not answer (phone, ID and card numbers masked) and your ratings of answers, with your user id, for {days} days, and subscriptions until you cancel them. Send /forget at any time to delete everything we keep about you (officers' update records stay as the public record)."
+            "Privacy: we keep only questions we could not answer or whose answer you marked 👎 (phone, ID and card numbers masked) and your ratings of answers, with your user id, for {days} days, and subscriptions until you cancel them. Send /forget at any time to delete everything we keep about you (officers' update records stay as the public record)."
         ),
     }
 }

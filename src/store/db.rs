@@ -188,6 +188,9 @@ pub use backup::Dump;
 mod reports;
 use record::{chain_columns, lock_chain, seal_chain};
 pub use reports::{OutboxDepth, Queued, TrailRow};
+#[path = "teach.rs"]
+mod teach;
+pub use teach::{Editor, QueuedQuestion, Taught, TeachOutcome, stored_key};
 
 const STATES: &str = "SELECT task, number, current_value, stage, note, updated_at, \
      updated_by_channel, updated_by_user, updated_by_name \

@@ -16,6 +16,7 @@ mod db;
 mod rows;
 
 pub use db::{ChainBreak, Dump, MAX_UNANSWERED_PER_USER_DAY, MAX_UNANSWERED_ROWS, Store, now_ms};
+pub use db::{Editor, QueuedQuestion, Taught, TeachOutcome, stored_key};
 pub use db::{OutboxDepth, Queued, TrailRow};
 
 /// How far (seconds) a signed request's timestamp may be from now before a channel refuses
