@@ -196,6 +196,7 @@ fn main() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
                 tracing::info!(%listen, "serving the WeChat callback at /wechat");
+                let signals = minsheng::signals::listen();
                 let stop = tokio_util::sync::CancellationToken::new();
                 // This process may be the only one running: it prunes dedup keys and nonces.
                 let sweeper = tokio::spawn(minsheng::store::sweep(
@@ -204,7 +205,7 @@ fn main() -> anyhow::Result<()> {
                     stop.clone(),
                 ));
                 minsheng::http::serve(listener, app, minsheng::http::Limits::default(), async {
-                    minsheng::signals::terminated().await;
+                    signals.recv().await;
                     tracing::info!("shutting down: finishing the requests in flight");
                 })
                 .await;
@@ -280,13 +281,16 @@ fn main() -> anyhow::Result<()> {
             let runtime = runtime()?;
             runtime.block_on(async {
                 let stop = tokio_util::sync::CancellationToken::new();
-                tokio::spawn(telegram::stop_on_signals(stop.clone()));
+                telegram::stop_on_signals(stop.clone());
                 let core = start_core(&settings, knowledge).await?;
                 let core = Arc::new(core);
                 let served = telegram::serve(core.clone(), config, stop).await;
-                core.store().close().await;
+                // Bounded like the rest of the stop: a connection still held is dropped.
+                let _ = tokio::time::timeout(STORE_CLOSE, core.store().close()).await;
                 served.context("the Telegram bot")
             })?;
+            // Whatever is still running (a DNS lookup, a send past the grace) is not waited for.
+            runtime.shutdown_timeout(STORE_CLOSE);
         }
         Command::VerifyAudit => {
             let bad = runtime()?.block_on(async {
@@ -405,6 +409,9 @@ fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// How long closing the store and the runtime may take at exit.
+const STORE_CLOSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
