@@ -9,6 +9,7 @@ pub mod console;
 pub mod core;
 pub mod eval;
 pub mod http;
+pub mod inbox;
 pub mod knowledge;
 pub mod learn;
 pub mod limit;

@@ -249,6 +249,7 @@ fn run() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("listening on {listen}"))?;
                 tracing::info!(%listen, "serving the WeChat callback at /wechat");
+                let signals = minsheng::signals::listen();
                 let stop = tokio_util::sync::CancellationToken::new();
                 // This process may be the only one running: it prunes dedup keys and nonces.
                 let sweeper = tokio::spawn(minsheng::store::sweep(
@@ -257,7 +258,7 @@ fn run() -> anyhow::Result<()> {
                     stop.clone(),
                 ));
                 minsheng::http::serve(listener, app, minsheng::http::Limits::default(), async {
-                    minsheng::signals::terminated().await;
+                    signals.recv().await;
                     tracing::info!("shutting down: finishing the requests in flight");
                 })
                 .await;
@@ -333,14 +334,17 @@ fn run() -> anyhow::Result<()> {
             let runtime = runtime()?;
             runtime.block_on(async {
                 let stop = tokio_util::sync::CancellationToken::new();
-                tokio::spawn(telegram::stop_on_signals(stop.clone()));
+                telegram::stop_on_signals(stop.clone());
                 let core = start_core(&settings, lists.clone()).await?;
                 let core = Arc::new(core);
                 tokio::spawn(minsheng::remind::run(core.clone(), stop.clone()));
                 let served = telegram::serve(core.clone(), config, stop).await;
-                core.store().close().await;
+                // Bounded like the rest of the stop: a connection still held is dropped.
+                let _ = tokio::time::timeout(STORE_CLOSE, core.store().close()).await;
                 served.context("the Telegram bot")
             })?;
+            // Whatever is still running (a DNS lookup, a send past the grace) is not waited for.
+            runtime.shutdown_timeout(STORE_CLOSE);
         }
         Command::ExportPhrasings => {
             let dir = cli_faq.clone().unwrap_or_else(|| PathBuf::from("faq"));
@@ -511,6 +515,9 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long closing the store and the runtime may take at exit.
+const STORE_CLOSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -580,7 +587,7 @@ async fn serve(
     };
     let core = Arc::new(start_core(settings, lists).await?);
     let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(telegram::stop_on_signals(stop.clone()));
+    telegram::stop_on_signals(stop.clone());
     let mut app = minsheng::web::router(core.clone());
     if let Some(config) = wechat {
         if config.aes_key.is_none() {

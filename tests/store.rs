@@ -1673,6 +1673,23 @@ async fn populate(store: &Store) {
         .save_editor_view("telegram", "55", &[1])
         .await
         .expect("view");
+    let update = |key: &str| minsheng::store::InboxItem {
+        key: key.into(),
+        sender: "9".into(),
+        sent_at: 1_700_000_000,
+        seq: key.parse().unwrap_or(0),
+        bucket: 28_333_333,
+        body: format!("{{\"update_id\":{key}}}"),
+    };
+    store
+        .inbox_put("telegram", &[update("1"), update("2")])
+        .await
+        .expect("inbox");
+    let claimed = store
+        .inbox_round("telegram", "replica", &[], 10, 5_000)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1, "a sender's updates one at a time");
 }
 
 /// WeChat's access token is shared through the store until it expires or is dropped.

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use minsheng::wechat::protocol::{self, AesKey};
 
+#[path = "common/db.rs"]
+mod db;
 #[path = "common/process.rs"]
 mod process;
 use process::{free_port, minsheng, sqlite_url, wait_listening};
@@ -31,8 +33,13 @@ async fn start(dir: &tempfile::TempDir) -> Wechat {
 }
 
 async fn start_with(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Wechat {
+    start_on(&sqlite_url(dir), env).await
+}
+
+/// A `minsheng wechat` on the store at `db_url` (several may share one).
+async fn start_on(db_url: &str, env: &[(&str, &str)]) -> Wechat {
     let port = free_port();
-    let child = minsheng(&sqlite_url(dir))
+    let child = minsheng(db_url)
         .arg("wechat")
         .env("WECHAT_TOKEN", TOKEN)
         .env("WECHAT_APPID", APPID)
@@ -432,4 +439,36 @@ async fn voice_messages_in_plain_mode() {
         assert!(reply.starts_with("🎙") && reply.contains(heard), "{reply}");
         assert!(reply.contains(expected), "{heard}: {reply}");
     }
+}
+
+/// WeChat retried a message (its reply was lost) and the load balancer sent the retry to
+/// another replica: the same reply, from the store, and the message acted on once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_to_another_replica_gets_the_same_reply() {
+    db::run(db::Backend::Pg, retry_to_another_replica).await;
+}
+
+async fn retry_to_another_replica(db: db::Db) {
+    let a = start_on(&db.url, &[]).await;
+    let b = start_on(&db.url, &[]).await;
+    let question = text_xml(RESIDENT, "什么是错时共享停车？", 40_001);
+    let (status, first) = a.send(&question, true).await;
+    assert_eq!(status, 200);
+    assert!(first.contains("错时"), "{first}");
+    let (status, retried) = b.send(&question, true).await;
+    assert_eq!(status, 200);
+    assert_eq!(retried, first, "the retry got another reply");
+    // An officer's update retried through the other replica: applied once, same answer.
+    let update = text_xml(OFFICER, "/update 14 6.5km", 40_002);
+    let (_, applied) = b.send(&update, true).await;
+    assert!(applied.contains("6.5"), "{applied}");
+    let (_, again) = a.send(&update, true).await;
+    assert_eq!(again, applied);
+    let updates = db::count(
+        &db.store,
+        "SELECT COUNT(*) FROM audit WHERE kind = 'update'",
+    )
+    .await;
+    assert_eq!(updates, 1, "applied once");
+    db.store.close().await;
 }

@@ -68,9 +68,12 @@ struct Dialect {
     claim_outbox: &'static str,
     /// Takes the audit chain head, held until commit, so audit rows are chained in id order.
     lock_head: &'static str,
+    /// Claims inbox rows (see `inbox.rs`).
+    claim_inbox: &'static str,
 }
 
 const SQLITE: Dialect = Dialect {
+    claim_inbox: inbox::SQLITE_CLAIM_INBOX,
     // BEGIN IMMEDIATE already holds the database's only write lock.
     lock_metric: "SELECT current_value, stage, note, item_id, retired FROM metrics \
                   WHERE item_id = $1",
@@ -87,6 +90,7 @@ const SQLITE: Dialect = Dialect {
 };
 
 const POSTGRES: Dialect = Dialect {
+    claim_inbox: inbox::POSTGRES_CLAIM_INBOX,
     lock_metric: "SELECT current_value, stage, note, item_id, retired FROM metrics \
                   WHERE item_id = $1 FOR UPDATE",
     lock_head: "SELECT last_id FROM audit_head WHERE one = 1 FOR UPDATE",
@@ -183,9 +187,12 @@ pub(super) mod record;
 pub use record::ChainBreak;
 #[path = "backup.rs"]
 mod backup;
+#[path = "inbox.rs"]
+mod inbox;
 pub use backup::Dump;
 #[path = "reports.rs"]
 mod reports;
+use inbox::{claimed_effect, record_effect};
 use record::{chain_columns, lock_chain, seal_chain};
 pub use reports::{OutboxDepth, Queued, TrailRow};
 #[path = "teach.rs"]
@@ -221,6 +228,8 @@ const LAST_UNDOABLE: &str = concat!(
     "AND NOT EXISTS (SELECT 1 FROM audit r WHERE r.reverts = a.id) ",
     "ORDER BY id DESC LIMIT 1"
 );
+
+const AUDIT_BY_ID: &str = concat!("SELECT ", audit_columns!(), " FROM audit WHERE id = $1");
 
 /// The number shown is the item's current position (it may have moved since the row).
 const HISTORY: &str = "SELECT a.id, a.kind, a.task, COALESCE(m.number, a.number) AS number, \
@@ -352,8 +361,20 @@ impl Store {
     pub async fn apply(&self, change: &Change) -> Result<AuditEntry, StoreError> {
         let task = i64::from(change.task);
         let number = i64::from(change.number);
+        let claim = crate::inbox::current();
         let entry = in_tx!(self, |tx, sql| {
             lock_chain!(tx, sql);
+            if let Some(claim) = claim.as_deref()
+                && let Some(done) = claimed_effect!(tx, claim)
+            {
+                // Taken over after the replica that claimed it first had committed this
+                // change: the same result, applied once.
+                let row: AuditRow = sqlx::query_as(AUDIT_BY_ID)
+                    .bind(done)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                return row.entry();
+            }
             // Items move only in a catalogue sync, which holds the chain too.
             let found: Option<Option<String>> = sqlx::query_scalar(FIND_ITEM)
                 .bind(i64::from(change.year))
@@ -418,6 +439,9 @@ impl Store {
                 .await?;
             seal_chain!(tx, [id]);
             queue_notification!(tx, task, &change.notification, at);
+            if let Some(claim) = claim.as_deref() {
+                record_effect!(tx, claim, id);
+            }
             AuditEntry {
                 id,
                 kind: AuditKind::Update,
@@ -453,8 +477,23 @@ impl Store {
         actor: &Actor,
         notification: impl Fn(&AuditEntry) -> Option<(String, String)>,
     ) -> Result<UndoOutcome, StoreError> {
+        let claim = crate::inbox::current();
         let outcome = in_tx!(self, |tx, sql| {
             lock_chain!(tx, sql);
+            if let Some(claim) = claim.as_deref()
+                && let Some(done) = claimed_effect!(tx, claim)
+            {
+                // Taken over after the first claimer's undo committed: report that undo.
+                let undo: AuditRow = sqlx::query_as(AUDIT_BY_ID)
+                    .bind(done)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let reverted: AuditRow = sqlx::query_as(AUDIT_BY_ID)
+                    .bind(undo.reverts)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                return Ok(UndoOutcome::Undone(undo.entry()?, reverted.entry()?));
+            }
             let mut outcome = None;
             for _ in 0..UNDO_ATTEMPTS {
                 let candidate: Option<AuditRow> = sqlx::query_as(LAST_UNDOABLE)
@@ -547,6 +586,9 @@ impl Store {
                 seal_chain!(tx, [id]);
                 let notification = notification(&reverted);
                 queue_notification!(tx, candidate.task, &notification, at);
+                if let Some(claim) = claim.as_deref() {
+                    record_effect!(tx, claim, id);
+                }
                 let undo = AuditEntry {
                     id,
                     kind: AuditKind::Undo,
@@ -922,6 +964,27 @@ impl Store {
                 attempts,
             })
             .collect())
+    }
+
+    /// Extends the leases of notifications still being sent (a send waiting out a 429 or a
+    /// retry pause) to `lease_ms` from now, so that only a dead sender's rows become due.
+    pub async fn renew_outbox(&self, ids: &[i64], lease_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let until = now_ms().saturating_add(lease_ms);
+        in_tx!(self, |tx, _sql| {
+            for id in ids {
+                sqlx::query(
+                    "UPDATE outbox SET leased_until = $2 WHERE id = $1 AND leased_until IS NOT NULL",
+                )
+                    .bind(id)
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        });
+        Ok(())
     }
 
     /// The notification was delivered: forget it.

@@ -35,6 +35,53 @@ pub enum NonceSeen {
     OtherBody,
 }
 
+/// An incoming update for [`Store::inbox_put`]: committed before the channel acknowledges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxItem {
+    /// Unique per channel: Telegram's `update_id`, WeChat's `MsgId` (or its event key).
+    pub key: String,
+    /// Whose order it keeps and whose rate limit it counts against.
+    pub sender: String,
+    /// When it was sent (Unix seconds) and its number then: a sender's updates are handled
+    /// in (sent_at, seq) order.
+    pub sent_at: i64,
+    pub seq: i64,
+    /// The rate-limit window it counts in (`sent_at` divided by the window's length).
+    pub bucket: i64,
+    /// What the channel needs to handle it later (Telegram: the update's JSON).
+    pub body: String,
+}
+
+/// An inbox row claimed by [`Store::inbox_round`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub key: String,
+    pub body: String,
+    pub token: i64,
+    /// How many times it has been claimed, this time included.
+    pub attempts: i64,
+    /// Its place among its sender's updates in its rate-limit window (1 = first).
+    pub rank: i64,
+}
+
+/// A handled row for [`Store::inbox_round`] to mark done, fenced by its claim token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub key: String,
+    pub token: i64,
+}
+
+/// What [`Store::inbox_take`] found for one update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Take {
+    /// Claimed by the caller: handle it, then [`Store::inbox_finish`].
+    Mine { token: i64, rank: i64 },
+    /// Already handled; the reply it got, if one was stored.
+    Done(Option<String>),
+    /// Another replica holds a live claim on it.
+    Busy,
+}
+
 /// Message keys are kept this long (redeliveries come within minutes; far beyond the window).
 const SEEN_TTL_MS: i64 = 24 * 3600 * 1000;
 /// How often [`sweep`] prunes.
@@ -49,6 +96,9 @@ pub async fn sweep(store: Store, retention_days: i64, stop: tokio_util::sync::Ca
         let now_ms = now_ms();
         if let Err(e) = store.forget_seen_before(now_ms - SEEN_TTL_MS).await {
             tracing::warn!(error = %e, "forgetting old message keys failed");
+        }
+        if let Err(e) = store.forget_inbox_before(now_ms - SEEN_TTL_MS).await {
+            tracing::warn!(error = %e, "forgetting handled inbox rows failed");
         }
         let stale = now_ms / 1000 - REPLAY_WINDOW_SECS;
         if let Err(e) = store.forget_wechat_nonces_before(stale).await {
@@ -104,6 +154,10 @@ pub enum StoreError {
         item: String,
         reason: String,
     },
+    /// The update being handled was claimed by another replica meanwhile: nothing was
+    /// committed, and that replica answers it.
+    #[error("the update was taken over by another replica")]
+    Superseded,
     #[error("{0}")]
     Other(String),
 }

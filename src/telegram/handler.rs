@@ -16,7 +16,7 @@ use teloxide::utils::command::BotCommands;
 use super::{CHANNEL, Redactor, render};
 use crate::Lang;
 use crate::core::{self, Core, Input, Reply, Sender};
-use crate::limit::{Limiter, Verdict, slow_down};
+use crate::limit::{Verdict, slow_down};
 
 /// The commands the bot knows, for telling in a group whether a `/word` is meant for us.
 /// Arguments are left to the core, which parses them itself.
@@ -42,10 +42,7 @@ pub enum Command {
 /// What every handler shares.
 pub(super) struct Shared {
     pub core: Arc<Core>,
-    pub limiter: Limiter,
     pub redactor: Redactor,
-    /// Webhook mode: skip updates whose id was seen before (redeliveries).
-    pub dedup: bool,
 }
 
 /// Telegram's limit for a document's caption.
@@ -55,16 +52,10 @@ const MAX_CALLBACK_TEXT: usize = 200;
 /// How often a reply is retried after Telegram says "too many requests".
 const REPLY_RETRIES: u32 = 2;
 
+/// The handler tree. The inbox drain runs it once per update with the update, the bot, `Me`,
+/// [`Shared`] and the sender's [`Verdict`] (counted in the store, across replicas).
 pub(super) fn schema() -> UpdateHandler<Infallible> {
     dptree::entry()
-        // A redelivery ends here, handled (as nothing): a filter that rejected it would make
-        // teloxide log the whole update, user text included, as "unhandled".
-        .branch(
-            dptree::filter_async(|upd: Update, shared: Arc<Shared>| async move {
-                !first_delivery(upd, shared).await
-            })
-            .endpoint(|| async { Ok(()) }),
-        )
         .branch(Update::filter_message().endpoint(on_message))
         .branch(Update::filter_callback_query().endpoint(on_callback))
         .branch(Update::filter_inline_query().endpoint(on_inline_query))
@@ -73,31 +64,6 @@ pub(super) fn schema() -> UpdateHandler<Infallible> {
             tracing::debug!(update = upd.id.0, "ignoring an update of another kind");
             Ok(())
         })
-}
-
-/// In webhook mode, whether this update is new (not a redelivery another replica, or this
-/// one, already handled). A store error lets it through: better twice than never.
-async fn first_delivery(upd: Update, shared: Arc<Shared>) -> bool {
-    if !shared.dedup {
-        return true;
-    }
-    match shared
-        .core
-        .store()
-        .first_seen(CHANNEL, &upd.id.0.to_string())
-        .await
-    {
-        Ok(new) => {
-            if !new {
-                tracing::info!(update = upd.id.0, "skipping a redelivered update");
-            }
-            new
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "webhook dedup failed; handling the update anyway");
-            true
-        }
-    }
 }
 
 fn lang_of(user: &User) -> Option<Lang> {
@@ -120,7 +86,13 @@ fn sender(user: &User) -> Sender {
     }
 }
 
-async fn on_message(bot: Bot, msg: Message, me: Me, shared: Arc<Shared>) -> Result<(), Infallible> {
+async fn on_message(
+    bot: Bot,
+    msg: Message,
+    me: Me,
+    shared: Arc<Shared>,
+    verdict: Verdict,
+) -> Result<(), Infallible> {
     // Anonymous admins and other bots have no person behind them to answer.
     let Some(user) = msg.from.as_ref().filter(|u| !u.is_bot) else {
         return Ok(());
@@ -136,7 +108,7 @@ async fn on_message(bot: Bot, msg: Message, me: Me, shared: Arc<Shared>) -> Resu
         (None, true) => None,
         (None, false) => return Ok(()),
     };
-    match shared.limiter.check(user.id.0) {
+    match verdict {
         Verdict::Allow => {}
         Verdict::Warn => {
             let reply = Reply::text(slow_down(lang_of(user)));
@@ -232,8 +204,13 @@ const INLINE_CACHE_SECS: u32 = 30;
 
 /// `@bot 14` or `@bot 托位` typed in any chat: cards of the task's status or the answer, to
 /// share into that chat. A query the bot cannot answer gets no cards.
-async fn on_inline_query(bot: Bot, q: InlineQuery, shared: Arc<Shared>) -> Result<(), Infallible> {
-    if shared.limiter.check(q.from.id.0) != Verdict::Allow {
+async fn on_inline_query(
+    bot: Bot,
+    q: InlineQuery,
+    shared: Arc<Shared>,
+    verdict: Verdict,
+) -> Result<(), Infallible> {
+    if verdict != Verdict::Allow {
         return Ok(());
     }
     let lang = lang_of(&q.from).unwrap_or(Lang::Zh);
@@ -264,6 +241,9 @@ async fn on_inline_query(bot: Bot, q: InlineQuery, shared: Arc<Shared>) -> Resul
             )
         })
         .collect();
+    if !crate::inbox::may_reply() {
+        return Ok(());
+    }
     if let Err(e) = bot
         .answer_inline_query(q.id, results)
         .cache_time(INLINE_CACHE_SECS)
@@ -275,7 +255,12 @@ async fn on_inline_query(bot: Bot, q: InlineQuery, shared: Arc<Shared>) -> Resul
     Ok(())
 }
 
-async fn on_callback(bot: Bot, q: CallbackQuery, shared: Arc<Shared>) -> Result<(), Infallible> {
+async fn on_callback(
+    bot: Bot,
+    q: CallbackQuery,
+    shared: Arc<Shared>,
+    verdict: Verdict,
+) -> Result<(), Infallible> {
     // Buttons under a message in a chat answer there; an inline message's answer goes to
     // the presser's private chat.
     let chat = q
@@ -283,11 +268,13 @@ async fn on_callback(bot: Bot, q: CallbackQuery, shared: Arc<Shared>) -> Result<
         .as_ref()
         .map_or(ChatId(q.from.id.0 as i64), |m| m.chat().id);
     // Presses count against the same limit as messages: forged presses are cheap to send.
-    let verdict = shared.limiter.check(q.from.id.0);
     if verdict != Verdict::Allow {
         let mut answer = bot.answer_callback_query(q.id.clone());
         if verdict == Verdict::Warn {
             answer = answer.text(slow_down(lang_of(&q.from)));
+        }
+        if !crate::inbox::may_reply() {
+            return Ok(());
         }
         if let Err(e) = answer.await {
             tracing::warn!(error = %shared.redactor.describe(&e), "answering a button press failed");
@@ -311,6 +298,9 @@ async fn on_callback(bot: Bot, q: CallbackQuery, shared: Arc<Shared>) -> Result<
     let mut answer = bot.answer_callback_query(q.id.clone());
     if let Some(t) = transient.first() {
         answer = answer.text(t.text.chars().take(MAX_CALLBACK_TEXT).collect::<String>());
+    }
+    if !crate::inbox::may_reply() {
+        return Ok(());
     }
     if let Err(e) = answer.await {
         tracing::warn!(error = %shared.redactor.describe(&e), "answering a button press failed");
@@ -344,6 +334,10 @@ async fn send_replies(bot: &Bot, redactor: &Redactor, chat: ChatId, replies: Vec
             } else {
                 None
             };
+            // The lease may have run out: another replica may be answering this update.
+            if !crate::inbox::may_reply() {
+                return;
+            }
             if let Err(e) = send_part(bot, chat, part, keyboard).await {
                 tracing::warn!(chat = chat.0, error = %redactor.describe(&e), "sending a reply failed");
                 // The rest would read out of context.

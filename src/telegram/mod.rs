@@ -1,28 +1,25 @@
 //! The Telegram channel: a thin teloxide adapter over the [`Core`].
 //!
-//! [`serve`] runs the bot until asked to stop: a dispatcher (long polling, or a webhook for
-//! several replicas behind a load balancer) turning messages and button presses into core
-//! calls, and a notifier draining the store's outbox to subscribers. The dispatcher keeps each
-//! chat's messages in order and different chats concurrent.
+//! [`serve`] runs the bot until asked to stop: an intake (long polling, or a webhook for
+//! several replicas behind a load balancer) committing every update to the store's inbox
+//! before acknowledging it, a drain turning the inbox's messages and button presses into core
+//! calls (`inbox.rs`: each sender's updates in order, different senders concurrently, on any
+//! replica), and a notifier draining the store's outbox to subscribers.
 
 mod handler;
+mod inbox;
 mod notifier;
 pub mod render;
 
-use std::convert::Infallible;
 use std::fmt::Display;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::adaptors::throttle::Limits;
-use teloxide::dispatching::Dispatcher;
-use teloxide::error_handlers::ErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
-use teloxide::update_listeners::{Polling, UpdateListener, webhooks};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::Lang;
@@ -35,20 +32,8 @@ pub const CHANNEL: &str = "telegram";
 
 /// How long a long poll is held open by Telegram.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Chats are spread over this many sequential workers. A chat always maps to the same worker,
-/// so its messages are answered in order; different workers run concurrently. Bounded because
-/// teloxide gives every worker a queue of ~2 KB updates: a worker per chat (its default) holds
-/// ~60 KB per active chat and, with many chats, tens of MB of queued updates under load. A chat
-/// flooding its worker delays only the chats sharing it, and briefly: past the rate limit a
-/// message costs microseconds.
-const WORKERS: i64 = 32;
-/// Updates queued per worker before the dispatcher stops fetching more (back-pressure).
-const WORKER_QUEUE: usize = 16;
-
-fn worker_of(update: &Update) -> Option<i64> {
-    update.chat().map(|c| c.id.0.rem_euclid(WORKERS))
-}
+/// On stop, how long work in hand may take before the bot exits anyway.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelegramError {
@@ -62,6 +47,8 @@ pub enum TelegramError {
     BadListen(String),
     #[error("WEBHOOK_SECRET may only hold 1 to 256 letters, digits, `_` and `-`")]
     BadSecret,
+    #[error("SHUTDOWN_GRACE_SECS `{0}` is not a number of seconds from 1 to 300")]
+    BadGrace(String),
     #[error("listening for webhooks on {addr} failed: {source}")]
     Listen {
         addr: SocketAddr,
@@ -99,6 +86,9 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// How often the notifier looks at an empty outbox.
     pub outbox_poll: Duration,
+    /// On stop, how long the updates and notifications in hand may take to finish before
+    /// the bot exits anyway (what it leaves, another replica or the next start takes over).
+    pub shutdown_grace: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -108,6 +98,7 @@ impl std::fmt::Debug for Config {
             .field("api_url", &self.api_url)
             .field("mode", &self.mode)
             .field("rate_limit", &self.rate_limit)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }
@@ -121,16 +112,27 @@ impl Config {
             mode: Mode::Polling,
             rate_limit: RateLimit::default(),
             outbox_poll: Duration::from_millis(300),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 
     /// From `TELOXIDE_TOKEN`, `TELOXIDE_API_URL` (optional, as `Bot::from_env` reads it),
     /// and for webhook mode `WEBHOOK_URL`, `WEBHOOK_LISTEN` (default `0.0.0.0:8443`) and
-    /// `WEBHOOK_SECRET` (default: derived from the token, so all replicas agree).
+    /// `WEBHOOK_SECRET` (default: derived from the token, so all replicas agree), and
+    /// `SHUTDOWN_GRACE_SECS` (default 10).
     pub fn from_env() -> Result<Config, TelegramError> {
         let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let token = var("TELOXIDE_TOKEN").ok_or(TelegramError::MissingToken)?;
         let mut config = Config::new(token.trim());
+        if let Some(grace) = var("SHUTDOWN_GRACE_SECS") {
+            config.shutdown_grace = grace
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=300).contains(s))
+                .map(Duration::from_secs)
+                .ok_or(TelegramError::BadGrace(grace))?;
+        }
         if let Some(api) = var("TELOXIDE_API_URL") {
             config.api_url = Some(parse_url("TELOXIDE_API_URL", &api)?);
         }
@@ -320,26 +322,15 @@ impl std::io::Write for RedactingStderr {
     }
 }
 
-/// Logs listener and handler errors with the token removed.
-struct LogErrors(Redactor);
-
-impl<E: Display + Send + 'static> ErrorHandler<E> for LogErrors {
-    fn handle_error(self: Arc<Self>, error: E) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let text = match (&error as &dyn std::any::Any).downcast_ref::<teloxide::RequestError>() {
-            Some(e) => self.0.describe(e),
-            None => self.0.redact(&error),
-        };
-        Box::pin(async move {
-            tracing::warn!(error = %text, "Telegram update listener error");
-        })
-    }
-}
-
-/// Cancels `stop` on Ctrl-C or SIGTERM. Spawn it before starting the bot.
-pub async fn stop_on_signals(stop: CancellationToken) {
-    crate::signals::terminated().await;
-    tracing::info!("stopping: finishing the replies in flight");
-    stop.cancel();
+/// Cancels `stop` on Ctrl-C or SIGTERM. Call it (inside the runtime) before starting the bot:
+/// the handlers are installed at once, so no signal is missed however early it comes.
+pub fn stop_on_signals(stop: CancellationToken) {
+    let signals = crate::signals::listen();
+    tokio::spawn(async move {
+        signals.recv().await;
+        tracing::info!("stopping: finishing the updates in hand");
+        stop.cancel();
+    });
 }
 
 /// Advertises the core's command menu in Chinese, English and (for other languages) Chinese.
@@ -364,8 +355,9 @@ async fn set_commands(bot: Bot, redactor: Redactor) {
 }
 
 /// Runs the bot until `stop` is cancelled (or the Bot API refuses us at start): answers
-/// messages and delivers notifications. On stop, replies in flight are finished first. The
-/// store is left open for the caller to close.
+/// messages and delivers notifications. On stop, the updates and notifications in hand are
+/// finished first, within [`Config::shutdown_grace`]. The store is left open for the caller
+/// to close.
 pub async fn serve(
     core: Arc<Core>,
     config: Config,
@@ -385,20 +377,6 @@ pub async fn serve_mounted(
 ) -> Result<(), TelegramError> {
     let bot = config.bot();
     let redactor = Redactor::new(&config.token);
-    let dedup = matches!(config.mode, Mode::Webhook { .. });
-
-    let shared = Arc::new(handler::Shared {
-        core: core.clone(),
-        limiter: crate::limit::Limiter::new(config.rate_limit),
-        redactor: redactor.clone(),
-        dedup,
-    });
-    let mut dispatcher = Dispatcher::builder(bot.clone(), handler::schema())
-        .dependencies(dptree::deps![shared])
-        .error_handler(Arc::new(LogErrors(redactor.clone())))
-        .worker_queue_size(WORKER_QUEUE)
-        .distribution_function(worker_of)
-        .build();
 
     // Check the token before anything else uses it: a refused token must stop us here, not
     // make the notifier count failed attempts against every queued notification. A server
@@ -430,97 +408,108 @@ pub async fn serve_mounted(
         }
     };
     let username = me.username().to_string();
+    let store = core.store().clone();
+    let grace = config.shutdown_grace;
+    // Cancelled by `stop`, or by the intake failing for good.
+    let stopping = stop.child_token();
 
     let notifier_stop = CancellationToken::new();
     let notifier = tokio::spawn(
         notifier::Notifier {
             bot: bot.clone().throttle(Limits::default()),
-            store: core.store().clone(),
+            store: store.clone(),
             redactor: redactor.clone(),
             poll: config.outbox_poll,
         }
         .run(notifier_stop.clone()),
     );
     tokio::spawn(set_commands(bot.clone(), redactor.clone()));
-    // Old dedup keys and nonces are pruned by whichever channel runs (see store::sweep).
+    // Old dedup keys, inbox rows and nonces are pruned by whichever channel runs.
     tokio::spawn(crate::store::sweep(
-        core.store().clone(),
+        store.clone(),
         core.retention_days(),
         notifier_stop.clone(),
     ));
 
-    let result = match config.mode {
+    let wake = Arc::new(Notify::new());
+    let drain = tokio::spawn(
+        inbox::Drain {
+            store: store.clone(),
+            owner: crate::inbox::owner_id(),
+            bot: bot.clone(),
+            me,
+            shared: Arc::new(handler::Shared {
+                core: core.clone(),
+                redactor: redactor.clone(),
+            }),
+            limit: config.rate_limit,
+            wake: wake.clone(),
+        }
+        .run(stopping.clone(), grace),
+    );
+
+    let intake = match config.mode {
         Mode::Polling => {
-            let listener = Polling::builder(bot.clone())
-                .timeout(POLL_TIMEOUT)
-                .delete_webhook()
-                .await
-                .build();
+            if let Err(e) = bot.delete_webhook().await {
+                tracing::warn!(error = %redactor.describe(&e), "deleteWebhook failed");
+            }
             tracing::info!(bot = %username, "Telegram bot started (long polling)");
-            dispatch(&mut dispatcher, listener, &redactor, &stop).await
+            inbox::poll(
+                bot.clone(),
+                store.clone(),
+                config.rate_limit,
+                wake,
+                redactor.clone(),
+                stopping.clone(),
+            )
+            .await
         }
         Mode::Webhook {
             url,
             listen,
             secret,
-        } => match webhook_listener(&bot, &redactor, url, listen, secret, mount).await {
-            Ok(listener) => {
-                tracing::info!(bot = %username, %listen, "Telegram bot started (webhook)");
-                dispatch(&mut dispatcher, listener, &redactor, &stop).await
-            }
-            Err(e) => Err(e),
-        },
-    };
-
-    notifier_stop.cancel();
-    if let Err(e) = notifier.await {
-        tracing::error!(error = %e, "the notifier failed");
-    }
-    tracing::info!("Telegram bot stopped");
-    result
-}
-
-/// Runs the dispatcher on `listener` until `stop`, then shuts it down gracefully.
-async fn dispatch<L>(
-    dispatcher: &mut Dispatcher<Bot, Infallible, i64>,
-    listener: L,
-    redactor: &Redactor,
-    stop: &CancellationToken,
-) -> Result<(), TelegramError>
-where
-    L: UpdateListener + Send,
-    L::Err: Display + std::fmt::Debug + Send + 'static,
-{
-    let token = dispatcher.shutdown_token();
-    let errors = Arc::new(LogErrors(redactor.clone()));
-    let running = dispatcher.try_dispatch_with_listener(listener, errors);
-    tokio::pin!(running);
-    let finished = tokio::select! {
-        r = &mut running => Some(r),
-        () = stop.cancelled() => None,
-    };
-    let result = match finished {
-        Some(r) => r,
-        None => {
-            // Shutting down is refused until the dispatcher has started (getMe done); the
-            // dispatcher only makes progress while we poll it, so poll it while waiting.
-            loop {
-                match token.shutdown() {
-                    Ok(stopping) => {
-                        let (r, ()) = tokio::join!(&mut running, stopping);
-                        break r;
+        } => {
+            let router = inbox::webhook(url.path(), secret.clone(), config.rate_limit, store, wake);
+            let served = match mount {
+                // `minsheng serve`: the routes go on the listener it already runs.
+                Some(mount) => mount_webhook(&bot, &redactor, url, secret, router, &mount)
+                    .await
+                    .map(|()| None),
+                None => webhook_server(
+                    &bot, &redactor, url, listen, secret, router, grace, &stopping,
+                )
+                .await
+                .map(Some),
+            };
+            match served {
+                Ok(server) => {
+                    tracing::info!(bot = %username, %listen, "Telegram bot started (webhook)");
+                    stopping.cancelled().await;
+                    // The server finishes the deliveries in flight (each a commit) in grace.
+                    if let Some(server) = server {
+                        let _ = server.await;
                     }
-                    Err(_) => {
-                        tokio::select! {
-                            r = &mut running => break r,
-                            () = tokio::time::sleep(Duration::from_millis(10)) => {}
-                        }
-                    }
+                    Ok(())
                 }
+                Err(e) => Err(e),
             }
         }
     };
-    result.map_err(|e| api_error(redactor, &e))
+    // The intake only ends on stop, or failing for good: either way, stop the rest.
+    stopping.cancel();
+    if let Err(e) = drain.await {
+        tracing::error!(error = %e, "the inbox drain failed");
+    }
+    notifier_stop.cancel();
+    match tokio::time::timeout(grace, notifier).await {
+        Ok(Err(e)) => tracing::error!(error = %e, "the notifier failed"),
+        Err(_) => tracing::warn!(
+            "stopping with notifications in flight; their leases run out and they are sent again"
+        ),
+        Ok(Ok(())) => {}
+    }
+    tracing::info!("Telegram bot stopped");
+    intake
 }
 
 /// First and longest wait between attempts to reach the Bot API at start.
@@ -546,48 +535,59 @@ fn api_error(redactor: &Redactor, e: &teloxide::RequestError) -> TelegramError {
     }
 }
 
+/// Registers the webhook and hands its routes to a listener the caller runs (`mount`).
+async fn mount_webhook(
+    bot: &Bot,
+    redactor: &Redactor,
+    url: url::Url,
+    secret: String,
+    router: axum::Router,
+    mount: &std::sync::OnceLock<axum::Router>,
+) -> Result<(), TelegramError> {
+    bot.set_webhook(url)
+        .secret_token(secret)
+        .await
+        .map_err(|e| api_error(redactor, &e))?;
+    if mount.set(router).is_err() {
+        tracing::warn!("the Telegram webhook was already mounted");
+    }
+    Ok(())
+}
+
 /// Registers the webhook (the same URL and secret from every replica, so it is idempotent)
-/// and starts the HTTP server. The webhook is left in place on stop: other replicas still
-/// serve it, and Telegram keeps updates for a replica that comes back.
-async fn webhook_listener(
+/// and starts the HTTP server until `stop`. The webhook is left in place on stop: other
+/// replicas still serve it, and Telegram keeps updates for a replica that comes back.
+#[allow(clippy::too_many_arguments)]
+async fn webhook_server(
     bot: &Bot,
     redactor: &Redactor,
     url: url::Url,
     listen: SocketAddr,
     secret: String,
-    mount: Option<Arc<std::sync::OnceLock<axum::Router>>>,
-) -> Result<impl UpdateListener<Err = Infallible> + Send + use<>, TelegramError> {
-    if let Some(mount) = mount {
-        bot.set_webhook(url.clone())
-            .secret_token(secret.clone())
-            .await
-            .map_err(|e| api_error(redactor, &e))?;
-        let options = webhooks::Options::new(listen, url).secret_token(secret);
-        let (listener, _stopped, router) = webhooks::axum_no_setup(options);
-        if mount.set(router).is_err() {
-            tracing::warn!("the Telegram webhook was already mounted");
-        }
-        return Ok(listener);
-    }
+    router: axum::Router,
+    grace: Duration,
+    stop: &CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, TelegramError> {
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| TelegramError::Listen {
             addr: listen,
             source,
         })?;
-    bot.set_webhook(url.clone())
-        .secret_token(secret.clone())
+    bot.set_webhook(url)
+        .secret_token(secret)
         .await
         .map_err(|e| api_error(redactor, &e))?;
-    let options = webhooks::Options::new(listen, url).secret_token(secret);
-    let (listener, stopped, router) = webhooks::axum_no_setup(options);
+    let limits = crate::http::Limits {
+        shutdown_grace: grace,
+        ..crate::http::Limits::default()
+    };
     // Not axum::serve: the webhook is on the internet, so it gets connection limits and
     // timeouts like every other listener.
-    tokio::spawn(crate::http::serve(
+    Ok(tokio::spawn(crate::http::serve(
         tcp,
         router,
-        crate::http::Limits::default(),
-        stopped,
-    ));
-    Ok(listener)
+        limits,
+        stop.clone().cancelled_owned(),
+    )))
 }

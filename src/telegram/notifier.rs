@@ -4,6 +4,8 @@
 //! limits), and completed right after Telegram accepted it, so a restart neither loses nor
 //! repeats one (short of a crash between the send and the completion, which at-least-once
 //! delivery has to accept). Replicas sharing a PostgreSQL store never lease the same row.
+//! Leases are short and renewed while a batch is being sent, so a dead replica's
+//! notifications go out from another within [`LEASE_MS`] plus one poll.
 
 use std::time::Duration;
 
@@ -19,8 +21,11 @@ use crate::store::{OutboxItem, Store};
 
 /// Notifications leased per round.
 const BATCH: u32 = 50;
-/// Long enough for a send that waits out a 429 or teloxide's 10 s pause after a 5xx.
-const LEASE_MS: i64 = 120_000;
+/// How long a claim on a notification holds without renewal: how long a dead replica's
+/// notifications wait for another replica.
+pub const LEASE_MS: i64 = 10_000;
+/// Renewed this often while sending (a send may wait out a 429 or a 5xx pause).
+const RENEW_EVERY: Duration = Duration::from_secs(3);
 /// Attempts before a notification is given up.
 pub const MAX_ATTEMPTS: i32 = 10;
 /// First retry delay after a server or network error; doubles per attempt, up to the cap.
@@ -62,18 +67,39 @@ impl Notifier {
         }
     }
 
-    /// Sends a batch concurrently (Throttle spaces them out), one outcome per item.
+    /// Sends a batch concurrently (Throttle spaces them out), one outcome per item, renewing
+    /// the leases of those not yet done.
     async fn deliver(&self, items: Vec<OutboxItem>) {
         let mut sends = JoinSet::new();
+        let mut pending = std::collections::HashMap::new();
         for item in items {
             let bot = self.bot.clone();
             let store = self.store.clone();
             let redactor = self.redactor.clone();
-            sends.spawn(async move { deliver_one(&bot, &store, &redactor, item).await });
+            let id = item.id;
+            let task = sends.spawn(async move { deliver_one(&bot, &store, &redactor, item).await });
+            pending.insert(task.id(), id);
         }
-        while let Some(done) = sends.join_next().await {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "a notification task failed");
+        let mut renew =
+            tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+        loop {
+            tokio::select! {
+                done = sends.join_next_with_id() => match done {
+                    None => break,
+                    Some(Ok((task, ()))) => {
+                        pending.remove(&task);
+                    }
+                    Some(Err(e)) => {
+                        pending.remove(&e.id());
+                        tracing::error!(error = %e, "a notification task failed");
+                    }
+                },
+                _ = renew.tick() => {
+                    let ids: Vec<i64> = pending.values().copied().collect();
+                    if let Err(e) = self.store.renew_outbox(&ids, LEASE_MS).await {
+                        tracing::warn!(error = %e, "renewing notification leases failed");
+                    }
+                }
             }
         }
     }

@@ -4,14 +4,27 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use crate::core::{Button, Core, Input, Message, Reply, Sender};
-use crate::limit::{Limiter, RateLimit, Verdict, slow_down};
+use crate::inbox::{Claim, LEASE_MS, RENEW_EVERY};
+use crate::limit::{Limiter, RateLimit, Verdict, slow_down, unix_secs};
 use crate::matcher::normalize::is_han;
+use crate::store::{Handled, InboxItem, Take, now_ms};
 
 use super::protocol::{MAX_TEXT_BYTES, fit_text};
 use super::{Handler, Inbound, Incoming};
 
 pub const CHANNEL: &str = "wechat";
+
+/// How long a retry waits for the replica handling its message (longer than a lease, so a
+/// dead replica's message is taken over).
+const BUSY_WAIT: Duration = Duration::from_millis(LEASE_MS.unsigned_abs() + 2_000);
+/// How long a message waits for the same follower's earlier ones, handled elsewhere.
+const ORDER_WAIT: Duration = Duration::from_secs(3);
+const RETRY_POLL: Duration = Duration::from_millis(50);
 
 /// How many users' last choices are remembered for "reply with a number" (oldest forgotten).
 const MAX_REMEMBERED: usize = 10_000;
@@ -25,8 +38,11 @@ pub struct CoreHandler {
     /// The account's menu (`faq/wechat_menu.toml`): what each `click` key runs.
     menu: Option<super::menu::Menu>,
     choices: Mutex<HashMap<String, Vec<Button>>>,
-    /// Per OpenID, as on Telegram: a script must not keep the core busy.
+    /// Per OpenID, a first filter against floods; the count in the store (across replicas)
+    /// decides the "slow down".
     limiter: Limiter<String>,
+    /// This process as the claimer of inbox rows.
+    owner: String,
 }
 
 impl CoreHandler {
@@ -42,6 +58,7 @@ impl CoreHandler {
             menu: None,
             choices: Mutex::new(HashMap::new()),
             limiter: Limiter::new(limit),
+            owner: crate::inbox::owner_id(),
         }
     }
 
@@ -110,15 +127,100 @@ impl Handler for CoreHandler {
                 if crate::core::asks_for_a_person(&crate::text::clean(words)))
     }
 
+    /// Each message is committed to the store's inbox and handled by one replica at a time;
+    /// its reply is stored with it, so WeChat's retry gets the same answer from any replica.
     async fn handle(&self, msg: Incoming) -> String {
-        // WeChat may deliver one message to two replicas; only the first acts on it.
-        match self.core.store().first_seen(CHANNEL, &msg.dedup_key).await {
-            Ok(true) => {}
-            Ok(false) => return String::new(),
-            Err(e) => tracing::warn!(error = %e, "wechat dedup check failed; answering anyway"),
+        // A follower far over the limit in this process alone is over it everywhere.
+        let n = self.limiter.count_at(msg.openid.clone(), unix_secs());
+        let limit = self.limiter.limit();
+        if n > limit.max.saturating_mul(2).saturating_add(1) {
+            return String::new();
         }
-        // After the dedup check: WeChat's retries of one message count once.
-        match self.limiter.check(msg.openid.clone()) {
+        let store = self.core.store().clone();
+        let sent_at = if msg.sent_at > 0 {
+            msg.sent_at
+        } else {
+            unix_secs()
+        };
+        let item = InboxItem {
+            key: msg.dedup_key.clone(),
+            sender: msg.openid.clone(),
+            sent_at,
+            seq: msg.seq,
+            bucket: limit.bucket(sent_at),
+            body: String::new(),
+        };
+        let patience = Instant::now() + BUSY_WAIT;
+        let (token, rank) = loop {
+            match store
+                .inbox_take(CHANNEL, &item, &self.owner, LEASE_MS)
+                .await
+            {
+                Ok(Take::Mine { token, rank }) => break (token, rank),
+                Ok(Take::Done(reply)) => return reply.unwrap_or_default(),
+                // Another replica is on it: its reply will be stored for us, or its lease
+                // runs out (it died) and we take the message over.
+                Ok(Take::Busy) if Instant::now() < patience => {
+                    tokio::time::sleep(RETRY_POLL).await;
+                }
+                Ok(Take::Busy) => return String::new(),
+                Err(e) => {
+                    // Better answered (and perhaps twice) than never.
+                    tracing::warn!(error = %e, "the WeChat inbox is unavailable; answering without it");
+                    return self.respond(msg, Verdict::Allow).await;
+                }
+            }
+        };
+        let claim = Claim::new(
+            CHANNEL,
+            item.key.clone(),
+            token,
+            now_ms().saturating_add(LEASE_MS),
+        );
+        let work = async {
+            // The follower's earlier messages, still being handled elsewhere, go first.
+            let order_until = Instant::now() + ORDER_WAIT;
+            while Instant::now() < order_until {
+                match store
+                    .inbox_earlier_open(CHANNEL, &item.sender, item.sent_at, item.seq)
+                    .await
+                {
+                    Ok(true) => tokio::time::sleep(RETRY_POLL).await,
+                    _ => break,
+                }
+            }
+            crate::inbox::under(claim.clone(), self.respond(msg, limit.verdict(rank))).await
+        };
+        tokio::pin!(work);
+        let reply = loop {
+            tokio::select! {
+                reply = &mut work => break reply,
+                () = tokio::time::sleep(RENEW_EVERY) => {
+                    if let Err(e) = store.inbox_renew(std::slice::from_ref(&claim), now_ms(), LEASE_MS).await {
+                        tracing::warn!(error = %e, "renewing a WeChat claim failed");
+                    }
+                }
+            }
+        };
+        if claim.is_lost() {
+            // Taken over: the other replica stores the reply (its effects replayed, not redone).
+            return String::new();
+        }
+        let handled = Handled {
+            key: item.key.clone(),
+            token,
+        };
+        if let Err(e) = store.inbox_finish(CHANNEL, &handled, &reply).await {
+            tracing::warn!(error = %e, "storing a WeChat reply failed; a retry is answered again");
+        }
+        reply
+    }
+}
+
+impl CoreHandler {
+    /// The reply to one message, given the follower's rate-limit verdict.
+    async fn respond(&self, msg: Incoming, verdict: Verdict) -> String {
+        match verdict {
             Verdict::Allow => {}
             Verdict::Warn => return slow_down(reply_lang(&msg.inbound)).to_string(),
             Verdict::Drop => return String::new(),

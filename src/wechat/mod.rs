@@ -174,6 +174,10 @@ pub struct Incoming {
     pub inbound: Inbound,
     /// `MsgId`, or `FromUserName#CreateTime` for events: the same for WeChat's retries.
     pub dedup_key: String,
+    /// `CreateTime` (Unix seconds; 0 if absent) and `MsgId` as a number (0 for events): a
+    /// follower's messages take effect in this order, whichever replica receives them.
+    pub sent_at: i64,
+    pub seq: i64,
 }
 
 /// The bot behind the callback.
@@ -580,6 +584,12 @@ fn incoming(msg: &Message) -> Result<Incoming, Reject> {
         openid: msg.from_user_name.clone(),
         inbound,
         dedup_key,
+        sent_at: msg.create_time.trim().parse().unwrap_or(0),
+        seq: msg
+            .msg_id
+            .as_deref()
+            .and_then(|id| id.trim().parse().ok())
+            .unwrap_or(0),
     })
 }
 

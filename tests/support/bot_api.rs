@@ -210,6 +210,8 @@ struct State {
     requests: HashMap<String, Vec<Value>>,
     send_plan: VecDeque<Fault>,
     chat_faults: HashMap<i64, Fault>,
+    /// `sendMessage` to these chats waits this long before it is handled (a slow Telegram).
+    send_delays: HashMap<i64, Duration>,
     commands: Vec<Value>,
     /// Current command lists by (scope, language_code).
     command_sets: HashMap<String, Value>,
@@ -275,6 +277,7 @@ impl BotApi {
                 requests: HashMap::new(),
                 send_plan: VecDeque::new(),
                 chat_faults: HashMap::new(),
+                send_delays: HashMap::new(),
                 commands: Vec::new(),
                 command_sets: HashMap::new(),
             }),
@@ -495,6 +498,15 @@ impl BotApi {
     pub fn fail_sends_to(&self, chat_id: i64, fault: Fault) {
         self.shared
             .update(|st| st.chat_faults.insert(chat_id, fault));
+    }
+
+    /// `sendMessage` to `chat_id` waits `delay` before it is handled (and is not handled at
+    /// all if the client goes away meanwhile); `None` makes it prompt again.
+    pub fn delay_sends_to(&self, chat_id: i64, delay: Option<Duration>) {
+        self.shared.update(|st| match delay {
+            Some(d) => st.send_delays.insert(chat_id, d),
+            None => st.send_delays.remove(&chat_id),
+        });
     }
 
     pub fn clear_faults(&self) {
@@ -797,7 +809,14 @@ async fn handle(
             shared.update(|st| st.command_sets.remove(&commands_key(&params)));
             ok(json!(true))
         }
-        "sendMessage" => send_message(&shared, &params, &killer),
+        "sendMessage" => {
+            let delay = int(&params["chat_id"])
+                .and_then(|chat| shared.lock().send_delays.get(&chat).copied());
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            send_message(&shared, &params, &killer)
+        }
         "editMessageText" | "editMessageReplyMarkup" => {
             edit_message(&shared, method, &params, &killer)
         }
