@@ -759,11 +759,30 @@ impl Store {
         user_id: &str,
         by: &Actor,
     ) -> Result<bool, StoreError> {
+        self.revoke_row(
+            "DELETE FROM officers WHERE channel = $1 AND user_id = $2",
+            format!("revoke {channel}:{user_id}"),
+            channel,
+            user_id,
+            by,
+        )
+        .await
+    }
+
+    /// Deletes one person's grant with `delete` (binds channel, user id) and, if there was
+    /// one, audits it as a `revoke` row by `by` saying `note`, in one transaction.
+    pub(super) async fn revoke_row(
+        &self,
+        delete: &'static str,
+        note: String,
+        channel: &str,
+        user_id: &str,
+        by: &Actor,
+    ) -> Result<bool, StoreError> {
         let at = now_ms();
-        let note = format!("revoke {channel}:{user_id}");
         let done = in_tx!(self, |tx, sql| {
             lock_chain!(tx, sql);
-            let done = sqlx::query("DELETE FROM officers WHERE channel = $1 AND user_id = $2")
+            let done = sqlx::query(delete)
                 .bind(channel)
                 .bind(user_id)
                 .execute(&mut *tx)

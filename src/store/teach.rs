@@ -441,23 +441,14 @@ impl Store {
         user_id: &str,
         by: &Actor,
     ) -> Result<bool, StoreError> {
-        let at = now_ms();
-        let note = format!("revoke editor {channel}:{user_id}");
-        let done = in_tx!(self, |tx, sql| {
-            lock_chain!(tx, sql);
-            let done = sqlx::query("DELETE FROM editors WHERE channel = $1 AND user_id = $2")
-                .bind(channel)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if done > 0 {
-                let id = insert_officer_audit!(tx, "revoke", by, note.as_str(), at);
-                seal_chain!(tx, [id]);
-            }
-            done
-        });
-        Ok(done > 0)
+        self.revoke_row(
+            "DELETE FROM editors WHERE channel = $1 AND user_id = $2",
+            format!("revoke editor {channel}:{user_id}"),
+            channel,
+            user_id,
+            by,
+        )
+        .await
     }
 
     pub async fn is_editor(&self, channel: &str, user_id: &str) -> Result<bool, StoreError> {
